@@ -1,0 +1,78 @@
+"""What storage holds, as immutable records. Each carries the format ``version`` it was written in."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = ["KeyRecord", "RequestPage", "RequestQuery", "RequestRecord"]
+
+Scope = Literal["inference", "admin"]
+
+
+class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An API key. Only ``hash`` (SHA-256 of the secret) is stored; the secret is shown once."""
+
+    id: str  # "key_" + 16 hex chars; safe to log
+    name: str
+    hash: str  # hex SHA-256 of the whole secret
+    prefix: str  # the secret's first characters, to recognise it in listings ("pk-3fA9c…")
+    scopes: tuple[Scope, ...] = ("inference",)
+    models: tuple[str, ...] = ("*",)  # public model names or glob patterns the key may use
+    tenant: str = "default"
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    metadata: dict[str, str] = {}
+    rev: int = 0  # assigned by storage on every write; replicas sync on it
+    version: int = 1
+
+
+class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One model call as it ended: the accounting and audit unit. Written once, never updated."""
+
+    id: str  # the x-request-id
+    created_at: float  # epoch seconds when the request arrived
+    key_id: str | None
+    tenant: str = "default"
+    api: Literal["chat", "embeddings"] = "chat"
+    requested_model: str
+    route: str | None = None
+    deployment: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    status: int  # the HTTP status the caller received (499: the caller went away)
+    error_class: str | None = None
+    latency_ms: float
+    ttft_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    tokens_estimated: bool = False
+    cost_usd: float = 0.0
+    streamed: bool = False
+    attempts: int = 0
+    overhead_ms: float | None = None
+    version: int = 1
+
+
+class RequestQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Filters for the request log, newest first. ``cursor`` is the opaque ``next_cursor`` of a page."""
+
+    key_id: str | None = None
+    tenant: str | None = None
+    model: str | None = None  # matches requested_model
+    deployment: str | None = None
+    status: int | None = None
+    errors_only: bool = False
+    since: float | None = None
+    until: float | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+class RequestPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: tuple[RequestRecord, ...]
+    next_cursor: str | None = None
