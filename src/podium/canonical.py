@@ -51,11 +51,11 @@ class _Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 # --------------------------------------------------------------------------- request
 
 
-class TextPart(_Record, tag="text"):
+class TextPart(_Record, frozen=True, tag="text"):
     text: str
 
 
-class ImagePart(_Record, tag="image"):
+class ImagePart(_Record, frozen=True, tag="image"):
     """An image by URL; ``data:`` URLs carry inline base64 bytes."""
 
     url: str
@@ -65,13 +65,13 @@ class ImagePart(_Record, tag="image"):
 Part = TextPart | ImagePart
 
 
-class ToolCall(_Record):
+class ToolCall(_Record, frozen=True):
     id: str
     name: str
     arguments: str  # JSON text, exactly as the model produced it
 
 
-class Message(_Record):
+class Message(_Record, frozen=True):
     role: Role
     content: str | tuple[Part, ...] | None = None
     name: str | None = None
@@ -87,14 +87,14 @@ class Message(_Record):
         return "".join(p.text for p in self.content if isinstance(p, TextPart))
 
 
-class Tool(_Record):
+class Tool(_Record, frozen=True):
     name: str
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
 
-class JsonSchemaFormat(_Record):
+class JsonSchemaFormat(_Record, frozen=True):
     name: str
     schema: dict[str, Any] | None = None
     strict: bool | None = None
@@ -104,7 +104,7 @@ class JsonSchemaFormat(_Record):
 ToolChoice = Literal["auto", "none", "required"] | str  # a bare tool name forces that tool
 
 
-class ChatRequest(_Record):
+class ChatRequest(_Record, frozen=True):
     """A chat call. ``model`` is the public name the caller asked for (route or deployment)."""
 
     model: str
@@ -133,7 +133,7 @@ class ChatRequest(_Record):
     extra: dict[str, Any] | None = None
 
 
-class EmbeddingRequest(_Record):
+class EmbeddingRequest(_Record, frozen=True):
     model: str
     inputs: tuple[str, ...] | tuple[tuple[int, ...], ...]
     dimensions: int | None = None
@@ -143,7 +143,7 @@ class EmbeddingRequest(_Record):
 # --------------------------------------------------------------------------- response events
 
 
-class ResponseStart(_Record, tag="start"):
+class ResponseStart(_Record, frozen=True, tag="start"):
     """First event of every stream: the upstream's id and the model that answered."""
 
     id: str
@@ -152,23 +152,23 @@ class ResponseStart(_Record, tag="start"):
     system_fingerprint: str | None = None
 
 
-class TextDelta(_Record, tag="text"):
+class TextDelta(_Record, frozen=True, tag="text"):
     text: str
     index: int = 0
     logprobs: msgspec.Raw | None = None  # the upstream's logprobs object, passed through as is
 
 
-class RefusalDelta(_Record, tag="refusal"):
+class RefusalDelta(_Record, frozen=True, tag="refusal"):
     text: str
     index: int = 0
 
 
-class ReasoningDelta(_Record, tag="reasoning"):
+class ReasoningDelta(_Record, frozen=True, tag="reasoning"):
     text: str
     index: int = 0
 
 
-class ToolCallDelta(_Record, tag="tool_call"):
+class ToolCallDelta(_Record, frozen=True, tag="tool_call"):
     """A piece of one tool call: ``id`` and ``name`` arrive on the call's first delta."""
 
     call_index: int
@@ -178,12 +178,12 @@ class ToolCallDelta(_Record, tag="tool_call"):
     index: int = 0
 
 
-class Finish(_Record, tag="finish"):
+class Finish(_Record, frozen=True, tag="finish"):
     reason: FinishReason
     index: int = 0
 
 
-class Usage(_Record, tag="usage"):
+class Usage(_Record, frozen=True, tag="usage"):
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int = 0
@@ -199,7 +199,7 @@ class Usage(_Record, tag="usage"):
 Event = ResponseStart | TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Finish | Usage
 
 
-class Choice(_Record):
+class Choice(_Record, frozen=True):
     index: int
     text: str | None
     tool_calls: tuple[ToolCall, ...] = ()
@@ -209,7 +209,7 @@ class Choice(_Record):
     logprobs: tuple[msgspec.Raw, ...] = ()
 
 
-class Completion(_Record):
+class Completion(_Record, frozen=True):
     """A whole answer: what a collected stream amounts to."""
 
     id: str
@@ -220,12 +220,12 @@ class Completion(_Record):
     system_fingerprint: str | None = None
 
 
-class Embedding(_Record):
+class Embedding(_Record, frozen=True):
     index: int
     vector: tuple[float, ...] | bytes  # floats, or little-endian float32 bytes as the upstream sent
 
 
-class EmbeddingResult(_Record):
+class EmbeddingResult(_Record, frozen=True):
     model: str
     data: tuple[Embedding, ...]
     usage: Usage

@@ -8,6 +8,7 @@ so an edge (OpenAI, and later Anthropic) maps any of them to its own error body 
     ├── RequestError            400   the caller's mistake (malformed JSON, ill-typed field, …)
     │   ├── BodyTooLarge        413
     │   ├── UnsupportedMediaType 415
+    │   ├── MethodNotAllowed    405
     │   └── UnknownModel        404   no route or deployment by that name
     ├── AuthenticationError     401   missing, unknown, expired or revoked key
     ├── PermissionDenied        403   the key may not use that model or resource
@@ -32,6 +33,7 @@ __all__ = [
     "BodyTooLarge",
     "ConfigError",
     "ConfigProblem",
+    "MethodNotAllowed",
     "NotFound",
     "PermissionDenied",
     "PodiumError",
@@ -102,6 +104,11 @@ class BodyTooLarge(RequestError):
 class UnsupportedMediaType(RequestError):
     status = 415
     code = "unsupported_media_type"
+
+
+class MethodNotAllowed(RequestError):
+    status = 405
+    code = "method_not_allowed"
 
 
 class UnknownModel(RequestError):

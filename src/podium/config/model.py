@@ -1,15 +1,19 @@
 """The configuration's shape: one immutable object, validated once at start-up (and on reload).
 
-``podium schema`` prints the JSON Schema of :class:`Config`, so editors complete ``podium.yaml``.
-Secrets are ``${ENV_VAR}`` references, resolved by the loader; no value here is read from the
-environment later.
+``podium schema`` prints the JSON Schema of :class:`Config`, so editors complete ``podium.yaml``; the
+field descriptions below are what an editor shows. Secrets are ``${ENV_VAR}`` references, resolved by
+the loader (:mod:`podium.config.loader`); no value here is read from the environment later.
+
+The loader also checks what a type cannot say (cross-references, wildcards, ranges); build a
+:class:`Config` by hand only in tests, and pass it through :func:`podium.config.validate_config`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 __all__ = [
     "Capability",
@@ -49,81 +53,151 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class Provider(_Section):
+class Provider(_Section, frozen=True):
     """An account at a provider: where to send requests and with which credentials."""
 
-    type: ProviderType
-    base_url: str | None = None  # the vendor preset's URL when omitted
-    api_key: str | None = None  # usually "${OPENAI_API_KEY}"
-    api_version: str | None = None  # Azure OpenAI's api-version query parameter
-    headers: dict[str, str] = {}
-    region: str | None = None
-    max_connections: int = 1000
+    type: Annotated[
+        ProviderType, Meta(description="The provider's kind; it picks the wire format and the preset.")
+    ]
+    base_url: Annotated[
+        str | None,
+        Meta(
+            description="The API's base URL; the preset's when omitted (required for azure and openai-compatible)."
+        ),
+    ] = None
+    api_key: Annotated[
+        str | None, Meta(description='The credential, as a reference: "${OPENAI_API_KEY}". Never a literal.')
+    ] = None
+    api_version: Annotated[
+        str | None, Meta(description="Azure OpenAI's api-version query parameter (required for azure).")
+    ] = None
+    headers: Annotated[dict[str, str], Meta(description="Extra HTTP headers sent with every request.")] = {}
+    region: Annotated[
+        str | None,
+        Meta(description="Where the provider processes data (eu, us-east-1…), for region policies."),
+    ] = None
+    max_connections: Annotated[int, Meta(description="Upper bound on open connections to this provider.")] = (
+        1000
+    )
 
 
-class Price(_Section):
+class Price(_Section, frozen=True):
     """US dollars per million tokens."""
 
-    input: float = 0.0
-    output: float = 0.0
-    cached_input: float | None = None  # defaults to ``input``
-    cache_write: float | None = None
+    input: Annotated[float, Meta(description="USD per million input (prompt) tokens.")] = 0.0
+    output: Annotated[
+        float, Meta(description="USD per million output tokens, reasoning tokens included.")
+    ] = 0.0
+    cached_input: Annotated[
+        float | None,
+        Meta(
+            description="USD per million input tokens read from the provider's cache; `input` when omitted."
+        ),
+    ] = None
+    cache_write: Annotated[
+        float | None,
+        Meta(
+            description="USD per million input tokens written to the provider's cache; `input` when omitted."
+        ),
+    ] = None
 
 
-class Timeouts(_Section):
+class Timeouts(_Section, frozen=True):
     """Seconds. ``first_token`` bounds the wait for the first byte of the answer."""
 
-    connect: float = 10.0
-    first_token: float = 120.0
-    total: float = 600.0
+    connect: Annotated[float, Meta(description="Seconds to open a connection.")] = 10.0
+    first_token: Annotated[float, Meta(description="Seconds to wait for the first byte of the answer.")] = (
+        120.0
+    )
+    total: Annotated[float, Meta(description="Seconds for the whole call, streaming included.")] = 600.0
 
 
-class Deployment(_Section):
+class Deployment(_Section, frozen=True):
     """One model at one provider, as Podium calls it."""
 
-    provider: str
-    model: str  # the upstream's model name ("*" in a wildcard deployment: the caller's suffix)
-    capabilities: tuple[Capability, ...] = DEFAULT_CAPABILITIES
-    context_window: int | None = None
-    max_output_tokens: int | None = None
-    price: Price | None = None  # the shipped price table's entry for ``model`` when omitted
-    region: str | None = None  # the provider's region when omitted
+    provider: Annotated[str, Meta(description="The name of a provider in `providers`.")]
+    model: Annotated[
+        str,
+        Meta(description='The upstream\'s model name; "*" in a wildcard deployment (named like "openai/*").'),
+    ]
+    capabilities: Annotated[
+        tuple[Capability, ...], Meta(description="What the model can do; requests needing more go elsewhere.")
+    ] = DEFAULT_CAPABILITIES
+    context_window: Annotated[int | None, Meta(description="Input plus output tokens the model accepts.")] = (
+        None
+    )
+    max_output_tokens: Annotated[
+        int | None, Meta(description="The most tokens the model writes in one answer.")
+    ] = None
+    price: Annotated[
+        Price | None, Meta(description="Overrides the shipped price table's entry for `model`.")
+    ] = None
+    region: Annotated[str | None, Meta(description="Overrides the provider's region.")] = None
     timeouts: Timeouts = Timeouts()
 
 
-class Route(_Section):
+class Route(_Section, frozen=True):
     """A public model name mapped to deployments, tried in order: ``deployments`` then ``fallbacks``."""
 
-    deployments: tuple[str, ...]
-    fallbacks: tuple[str, ...] = ()
-    description: str | None = None
+    deployments: Annotated[
+        tuple[str, ...],
+        Meta(
+            description='Deployment names tried first, in order; "openai/gpt-4o" works under a wildcard "openai/*".'
+        ),
+    ]
+    fallbacks: Annotated[
+        tuple[str, ...],
+        Meta(description="Deployment names tried, in order, when every one of `deployments` failed."),
+    ] = ()
+    description: Annotated[str | None, Meta(description="Shown in the model list and the console.")] = None
 
 
-class ServerSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = 8400
-    max_body_bytes: int = 16 * 1024 * 1024
+class ServerSettings(_Section, frozen=True):
+    """Where and how the gateway listens."""
+
+    host: Annotated[str, Meta(description="The address to listen on; 0.0.0.0 for every interface.")] = (
+        "127.0.0.1"
+    )
+    port: Annotated[int, Meta(description="The TCP port (0 picks a free one).")] = 8400
+    max_body_bytes: Annotated[int, Meta(description="Larger request bodies are refused with 413.")] = (
+        16 * 1024 * 1024
+    )
     # How long a reload or shutdown waits for in-flight requests before closing them.
-    drain_seconds: float = 30.0
+    drain_seconds: Annotated[
+        float, Meta(description="How long a reload or shutdown waits for in-flight requests.")
+    ] = 30.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class StorageSettings(_Section):
+class StorageSettings(_Section, frozen=True):
     """``url``: ``sqlite:///path/to/podium.db`` or ``postgresql://user@host:5432/db``.
 
     Empty means SQLite in the data directory (``--data-dir``, ``PODIUM_DATA_DIR`` or ``./.podium``).
     """
 
-    url: str | None = None
-    pool_size: int = 10
+    url: Annotated[
+        str | None,
+        Meta(
+            description="sqlite:///path/to/podium.db or postgresql://user@host:5432/db; SQLite in the data directory when omitted."
+        ),
+    ] = None
+    pool_size: Annotated[int, Meta(description="Database connections kept open (PostgreSQL).")] = 10
     # Request records are written in batches off the request path.
-    flush_interval_ms: int = 200
-    flush_batch_size: int = 500
+    flush_interval_ms: Annotated[int, Meta(description="How often buffered request records are written.")] = (
+        200
+    )
+    flush_batch_size: Annotated[int, Meta(description="The most request records written in one batch.")] = 500
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
+    """A whole ``podium.yaml``: every section is optional."""
+
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
-    providers: dict[str, Provider] = {}
-    deployments: dict[str, Deployment] = {}
-    routes: dict[str, Route] = {}
+    providers: Annotated[dict[str, Provider], Meta(description="Accounts at providers, by name.")] = {}
+    deployments: Annotated[
+        dict[str, Deployment], Meta(description='Models at providers, by name ("openai/*" for a wildcard).')
+    ] = {}
+    routes: Annotated[
+        dict[str, Route], Meta(description="Public model names mapped to deployments and fallbacks.")
+    ] = {}

@@ -3,15 +3,28 @@
 Backends: :mod:`podium.storage.sqlite` (the embedded default: one file, WAL) and
 :mod:`podium.storage.postgres` (many replicas). ``tests/storage/test_conformance.py`` runs this whole
 contract against each of them on a real database.
+
+Errors: a bad ``storage.url`` is a :class:`~podium.errors.ConfigError`; a database that cannot be
+opened or reached is :class:`StorageUnavailable`; a record the database refuses (a duplicate key id
+or hash, a null where a value is required) is a ``ValueError``, since it is the calling code's bug;
+a page cursor that storage did not write is a :class:`~podium.errors.RequestError` (the caller's).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from podium.errors import PodiumError
 from podium.storage.records import KeyRecord, RequestPage, RequestQuery, RequestRecord
 
-__all__ = ["KeyStore", "MetaStore", "RequestLog", "Storage"]
+__all__ = ["KeyStore", "MetaStore", "RequestLog", "Storage", "StorageUnavailable"]
+
+
+class StorageUnavailable(PodiumError):  # noqa: N818 -- named like its siblings in podium.errors
+    """The database cannot be opened or reached; the message names it (never with its password)."""
+
+    status = 503
+    code = "storage_unavailable"
 
 
 class KeyStore(Protocol):
@@ -21,16 +34,20 @@ class KeyStore(Protocol):
 
     async def get(self, key_id: str) -> KeyRecord | None: ...
 
-    async def list(self, *, include_revoked: bool = False) -> list[KeyRecord]:
-        """Every key, oldest first."""
-        ...
-
     async def revoke(self, key_id: str, *, at: float) -> KeyRecord | None:
-        """Mark a key revoked (idempotent); ``None`` if there is no such key."""
+        """Mark a key revoked; ``None`` if there is no such key.
+
+        Idempotent: revoking a revoked key keeps its first ``revoked_at`` and draws no new ``rev``.
+        """
         ...
 
     async def changes_since(self, rev: int) -> list[KeyRecord]:
         """Keys written (created or revoked) after ``rev``, in ``rev`` order: how replicas stay in sync."""
+        ...
+
+    # Last on purpose: below a method named ``list``, the annotation ``list[...]`` means the method.
+    async def list(self, *, include_revoked: bool = False) -> list[KeyRecord]:
+        """Every key, oldest first."""
         ...
 
 

@@ -67,9 +67,9 @@ class RequestQuery(msgspec.Struct, frozen=True, kw_only=True):
     deployment: str | None = None
     status: int | None = None
     errors_only: bool = False
-    since: float | None = None
-    until: float | None = None
-    limit: int = 50
+    since: float | None = None  # created_at >= since
+    until: float | None = None  # created_at < until
+    limit: int = 50  # clamped to 1..1000
     cursor: str | None = None
 
 

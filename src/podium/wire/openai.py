@@ -216,12 +216,17 @@ def parse_embedding_request(body: bytes) -> tuple[EmbeddingRequest, str]:
         inputs = (raw,)
     elif not raw:
         raise RequestError("`input` must not be empty.", param="input")
-    elif isinstance(raw[0], int):
-        inputs = (tuple(raw),)  # one input given as token ids
-    elif isinstance(raw[0], list):
-        inputs = tuple(tuple(x) for x in raw)  # type: ignore[arg-type]
-    else:
+    elif all(isinstance(x, str) for x in raw):
         inputs = tuple(raw)
+    elif all(isinstance(x, int) and not isinstance(x, bool) for x in raw):
+        inputs = (tuple(raw),)  # one input given as token ids
+    elif all(isinstance(x, list) and all(isinstance(t, int) for t in x) for x in raw):
+        inputs = tuple(tuple(x) for x in raw)
+    else:
+        raise RequestError(
+            "`input` must be a string, a list of strings, a list of token ids, or a list of such lists.",
+            param="input",
+        )
     req = EmbeddingRequest(model=wire.model, inputs=inputs, dimensions=wire.dimensions, user=wire.user)
     return req, wire.encoding_format or "float"
 
@@ -600,9 +605,8 @@ class ChunkEncoder:
             return self._frame([], _out_usage(event)) if self._include_usage else None
         if isinstance(event, RefusalDelta):
             return self._delta(event.index, _OutDelta(refusal=event.text))
-        if isinstance(event, ReasoningDelta):
-            return self._delta(event.index, _OutDelta(reasoning_content=event.text))
-        return None
+        # the last kind left: a ReasoningDelta
+        return self._delta(event.index, _OutDelta(reasoning_content=event.text))
 
 
 class _OutMessage(msgspec.Struct):

@@ -139,7 +139,7 @@ KNOWN_CHAT_FIELDS = frozenset(WireChatRequest.__struct_fields__)
 
 class WireEmbeddingRequest(_In):
     model: str
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | list[Any]  # strings, token ids, or lists of token ids: checked by the parser
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: int | None = None
     user: str | None = None
