@@ -107,7 +107,9 @@ async def test_echo_calls_tools_when_offered() -> None:
 
 async def test_tool_call_arguments_stream_in_pieces() -> None:
     """A streamed tool call opens with its id and name, then its arguments in several pieces."""
-    got = [e for e in await events("tools", ask(tools=(WEATHER,), stream=True)) if isinstance(e, ToolCallDelta)]
+    got = [
+        e for e in await events("tools", ask(tools=(WEATHER,), stream=True)) if isinstance(e, ToolCallDelta)
+    ]
     assert got[0].name == "get_weather" and got[0].id is not None and got[0].arguments == ""
     assert len(got) > 2 and all(e.id is None for e in got[1:])
 
@@ -119,7 +121,9 @@ async def test_echo_answers_text_after_a_tool_result() -> None:
         tools=(WEATHER,),
         messages=(
             Message(role="user", content="weather?"),
-            Message(role="assistant", tool_calls=(ToolCall(id="call_1", name="get_weather", arguments="{}"),)),
+            Message(
+                role="assistant", tool_calls=(ToolCall(id="call_1", name="get_weather", arguments="{}"),)
+            ),
             Message(role="tool", tool_call_id="call_1", content='{"temp": 21}'),
         ),
     )
@@ -151,7 +155,11 @@ async def test_unknown_forced_tool_is_a_400() -> None:
 
 async def test_json_answers_conform_to_the_schema() -> None:
     """A json_schema response format is answered with a conforming JSON document."""
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "q": {"type": "string"}}, "required": ["n"]}
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}, "q": {"type": "string"}},
+        "required": ["n"],
+    }
     fmt = JsonSchemaFormat(name="thing", schema=schema)
     c = await answer("json", ask("question", response_format=fmt))
     assert json.loads(c.choices[0].text or "") == {"n": 1, "q": "question"}
@@ -226,7 +234,7 @@ async def test_disconnect_after_raises_after_n_events() -> None:
     got: list[Event] = []
     with pytest.raises(UpstreamConnectionError):
         async for e in SimulatedChatModel("echo?disconnect_after=2").stream(ask("a b c d", stream=True)):
-            got.append(e)
+            got.append(e)  # noqa: PERF401 - a comprehension would lose the events before the error
     assert isinstance(got[0], ResponseStart)
     assert [e.text for e in got[1:] if isinstance(e, TextDelta)] == ["a ", "b "]
 
@@ -257,9 +265,9 @@ async def test_delays_are_applied() -> None:
     """`latency_ms`, `ttft_ms` and `chunk_delay_ms` slow the stream down by about that much."""
     model = SimulatedChatModel("echo?latency_ms=20&ttft_ms=20&chunk_delay_ms=10")
     start = time.monotonic()
-    stamps = []
-    async for e in model.stream(ask("a b c", stream=True)):
-        stamps.append((type(e).__name__, time.monotonic() - start))
+    stamps = [
+        (type(e).__name__, time.monotonic() - start) async for e in model.stream(ask("a b c", stream=True))
+    ]
     assert stamps[0][1] >= 0.019  # ResponseStart after latency
     assert stamps[1][1] - stamps[0][1] >= 0.019  # first text after ttft
     assert stamps[2][1] - stamps[1][1] >= 0.009  # then chunk delays
@@ -280,4 +288,6 @@ async def test_embedding_faults() -> None:
     with pytest.raises(UpstreamStatusError):
         await SimulatedEmbeddingModel("embed?status=503").embed(EmbeddingRequest(model="m", inputs=("x",)))
     with pytest.raises(UpstreamConnectionError):
-        await SimulatedEmbeddingModel("embed?disconnect_after=0").embed(EmbeddingRequest(model="m", inputs=("x",)))
+        await SimulatedEmbeddingModel("embed?disconnect_after=0").embed(
+            EmbeddingRequest(model="m", inputs=("x",))
+        )

@@ -149,4 +149,8 @@ def test_empty_schema_and_none() -> None:
 def test_recursive_schema_stays_small() -> None:
     """A schema that refers to itself is expanded once, then answered with its smallest instance."""
     value = instance_for(Node.model_json_schema())
-    assert value == {"value": 1, "children": [{"value": 1, "children": []}], "parent": {"value": 1, "children": []}}
+    assert value == {
+        "value": 1,
+        "children": [{"value": 1, "children": []}],
+        "parent": {"value": 1, "children": []},
+    }

@@ -61,8 +61,14 @@ def test_header_style_options_override_the_name() -> None:
 
 def test_failure_defaults() -> None:
     """`status` alone always fails; `error_rate` alone fails with 500; neither never fails."""
-    assert (parse_spec("echo?status=429").failure_status, parse_spec("echo?status=429").failure_rate) == (429, 1.0)
-    assert (parse_spec("echo?error_rate=0.2").failure_status, parse_spec("echo?error_rate=0.2").failure_rate) == (
+    assert (parse_spec("echo?status=429").failure_status, parse_spec("echo?status=429").failure_rate) == (
+        429,
+        1.0,
+    )
+    assert (
+        parse_spec("echo?error_rate=0.2").failure_status,
+        parse_spec("echo?error_rate=0.2").failure_rate,
+    ) == (
         500,
         0.2,
     )

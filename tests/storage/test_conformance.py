@@ -140,6 +140,7 @@ async def test_revoke_is_idempotent(storage: Storage) -> None:
     """Revoking twice keeps the first revoked_at and draws a new rev only the first time."""
     created = await storage.keys.create(make_key(1))
     revoked = await storage.keys.revoke(created.id, at=1_800_000_000.5)
+    assert revoked is not None
     assert revoked == msgspec.structs.replace(created, revoked_at=1_800_000_000.5, rev=revoked.rev)
     assert revoked.rev > created.rev
     again = await storage.keys.revoke(created.id, at=1_900_000_000.0)
@@ -176,7 +177,7 @@ async def test_revs_increase_across_instances(open_instance: OpenStorage, storag
     assert revoked is not None
     assert revoked.rev > max(revs)
     seen_by_first = await storage.keys.changes_since(0)
-    assert [k.rev for k in seen_by_first] == sorted(revs[1:] + [revoked.rev])
+    assert [k.rev for k in seen_by_first] == sorted([*revs[1:], revoked.rev])
     assert seen_by_first == await other.keys.changes_since(0)
 
 
@@ -246,7 +247,7 @@ FILTER_DATA = [
     make_request(1, key_id="key_a", tenant="acme", requested_model="gpt-4o", deployment="d1", status=200),
     make_request(2, key_id="key_b", tenant="acme", requested_model="gpt-4o", deployment="d2", status=429),
     make_request(3, key_id="key_a", tenant="globex", requested_model="claude", deployment="d1", status=500),
-    make_request(4, key_id=None, tenant="globex", requested_model="claude", deployment=None, status=401),
+    make_request(4, key_id=None, tenant="globex", requested_model="claude", deployment=None, status=400),
     make_request(5, key_id="key_b", tenant="acme", requested_model="gpt-4o", deployment="d2", status=200),
     make_request(6, key_id="key_a", tenant="acme", requested_model="auto", deployment="d1", status=399),
 ]

@@ -262,7 +262,7 @@ def _convert_struct(
 def _unknown_field(path: str, key: object, fields: Mapping[str, object]) -> ConfigProblem:
     message = "unknown field"
     if isinstance(key, str):
-        close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.7)
         if close:
             message += f" (did you mean '{close[0]}'?)"
         else:
@@ -289,7 +289,7 @@ def _translate(exc: msgspec.ValidationError, path: str, tp: Any) -> ConfigProble
         bad = enum.group("value")
         choices = _literal_choices(tp)
         message = f"'{bad}' is not one of: {', '.join(choices)}"
-        close = difflib.get_close_matches(bad, choices, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(bad, choices, n=1, cutoff=0.7)
         if close:
             message = f"'{bad}' is not one of: {', '.join(choices)} (did you mean '{close[0]}'?)"
     else:
@@ -557,7 +557,7 @@ def _check_region(path: str, region: str) -> list[ConfigProblem]:
 
 def _unknown(kind: str, name: str, known: set[str]) -> str:
     message = f"unknown {kind} '{name}'"
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.7)
     return f"{message} (did you mean '{close[0]}'?)" if close else message
 
 

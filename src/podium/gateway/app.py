@@ -91,7 +91,17 @@ class Gateway:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _warm_up(self) -> None:
+        """Pay for lazy imports and msgspec's per-type set-up now, not on the first caller's request."""
+        chat, _ = wire.parse_chat_request(b'{"model":"w","messages":[{"role":"user","content":"w"}]}')
+        wire.encode_chat_request(chat, model="w", stream=True)
+        wire.parse_embedding_request(b'{"model":"w","input":"w"}')
+        for model in self.catalog.public_models()[:1]:
+            self.catalog.resolve(model)
+        from podium.accounting import pricing, tokens  # noqa: F401 - imported for their side effect
+
     async def start(self) -> None:
+        self._warm_up()
         await self.keys.sync()
         self.recorder.start()
         self._tasks.append(asyncio.create_task(self.keys.run(), name="podium-key-sync"))

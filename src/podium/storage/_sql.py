@@ -81,7 +81,7 @@ def select_requests_sql(query: RequestQuery, mark: str) -> tuple[str, list[Any]]
         if value is not None:
             clauses.append(f"{column} = {arg(value)}")
     if query.errors_only:
-        clauses.append("status > 400")
+        clauses.append("status >= 400")
     if query.since is not None:
         clauses.append(f"created_at >= {arg(query.since)}")
     if query.until is not None:

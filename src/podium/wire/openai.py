@@ -609,7 +609,7 @@ class ChunkEncoder:
         return self._delta(event.index, _OutDelta(reasoning_content=event.text))
 
 
-class _OutMessage(msgspec.Struct):
+class _OutMessage(msgspec.Struct, omit_defaults=True):
     role: str
     content: str | None
     refusal: str | None = None
