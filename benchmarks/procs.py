@@ -6,6 +6,7 @@ reaches only the harness, which then stops each group it started by that id — 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -43,7 +44,13 @@ class Procs:
         self._logs: list[IO[bytes]] = []
 
     def spawn(
-        self, name: str, argv: list[str], *, cpu: str | None, env: dict[str, str] | None = None, cwd: Path | None = None
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        cpu: str | None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         """Starts ``argv`` pinned to ``cpu``, output to ``<log_dir>/<name>.log``."""
         log = (self.log_dir / f"{name}.log").open("ab")
@@ -61,7 +68,13 @@ class Procs:
         return proc
 
     def run(
-        self, argv: list[str], *, cpu: str | None, timeout: float, env: dict[str, str] | None = None, cwd: Path | None = None
+        self,
+        argv: list[str],
+        *,
+        cpu: str | None,
+        timeout: float,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> tuple[int, str]:
         """Runs ``argv`` to its end (a load generator, a probe); returns its exit code and output."""
         proc = subprocess.Popen(
@@ -87,10 +100,8 @@ class Procs:
         self.live.pop(proc.pid, None)
         if proc.poll() is None:
             _signal_group(proc.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
         _signal_group(proc.pid, signal.SIGKILL)  # workers the leader left behind, if any
         if proc.poll() is None:
             proc.wait()
@@ -103,10 +114,8 @@ class Procs:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def pinned(argv: list[str], cpu: str | None) -> list[str]:

@@ -31,11 +31,11 @@ from typing import Any, cast
 import httptools
 import msgspec
 
-ANSWER_WORDS = (
+ANSWER = (
     "The sea is a restless mirror that holds the sky, breathing in slow tides and "
     "whispering old stories to the shore while gulls trace white arcs above the waves."
-).split()
-ANSWER = " ".join(ANSWER_WORDS)
+)
+ANSWER_WORDS = ANSWER.split(" ")
 CONTENT_CHUNKS = 16
 _DELAY = re.compile(r"-d(\d+)(?=-|$)")
 _CHUNK_DELAY = re.compile(r"-c(\d+)(?=-|$)")
@@ -128,7 +128,9 @@ def _pieces() -> list[str]:
 _PIECES_JS = [msgspec.json.encode(p).decode() for p in _pieces()]
 
 
-def stream_events(rid: str, created: int, model_js: str, prompt_tokens: int, include_usage: bool) -> list[bytes]:
+def stream_events(
+    rid: str, created: int, model_js: str, prompt_tokens: int, include_usage: bool
+) -> list[bytes]:
     """Each SSE event already framed as one HTTP chunk; the last one ends the body."""
     head = (
         f'data: {{"id":"{rid}","object":"chat.completion.chunk","created":{created},"model":{model_js},'
@@ -194,7 +196,10 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         req = _Request(
-            self.parser.get_method(), self.url.split(b"?", 1)[0], b"".join(self.body), self.parser.should_keep_alive()
+            self.parser.get_method(),
+            self.url.split(b"?", 1)[0],
+            b"".join(self.body),
+            self.parser.should_keep_alive(),
         )
         if self.busy:
             self.waiting.append(req)
@@ -264,7 +269,9 @@ class UpstreamProtocol(asyncio.Protocol):
             events = stream_events(rid, created, model_js, prompt_tokens, include_usage)
             return self.stream(req.keep_alive, rid, events, plan)
         extra = b"x-request-id: req_" + rid[9:].encode() + b"\r\nopenai-processing-ms: 1\r\n"
-        data = response(b"200 OK", completion_body(rid, created, model_js, prompt_tokens), req.keep_alive, extra)
+        data = response(
+            b"200 OK", completion_body(rid, created, model_js, prompt_tokens), req.keep_alive, extra
+        )
         if plan.delay <= 0:
             self.send(data, req.keep_alive)
             return None
@@ -277,7 +284,11 @@ class UpstreamProtocol(asyncio.Protocol):
     async def stream(self, keep_alive: bool, rid: str, events: list[bytes], plan: Scenario) -> None:
         head = (
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n"
-            b"cache-control: no-cache\r\ndate: " + _Clock.date() + b"\r\nx-request-id: req_" + rid[9:].encode() + b"\r\n"
+            b"cache-control: no-cache\r\ndate: "
+            + _Clock.date()
+            + b"\r\nx-request-id: req_"
+            + rid[9:].encode()
+            + b"\r\n"
             b"connection: " + (b"keep-alive" if keep_alive else b"close") + b"\r\n\r\n"
         )
         if plan.delay > 0:

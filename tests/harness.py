@@ -30,7 +30,15 @@ SIM_CONFIG: dict[str, Any] = {
         "sim/*": {
             "provider": "sim",
             "model": "*",
-            "capabilities": ["chat", "streaming", "tools", "json_object", "json_schema", "vision", "embeddings"],
+            "capabilities": [
+                "chat",
+                "streaming",
+                "tools",
+                "json_object",
+                "json_schema",
+                "vision",
+                "embeddings",
+            ],
             "price": {"input": 1.0, "output": 2.0},
         }
     },

@@ -114,8 +114,12 @@ class Collector:
                 )
             )
         return Completion(
-            id=start.id, model=start.model, created=start.created, choices=tuple(choices),
-            usage=self.usage, system_fingerprint=start.system_fingerprint,
+            id=start.id,
+            model=start.model,
+            created=start.created,
+            choices=tuple(choices),
+            usage=self.usage,
+            system_fingerprint=start.system_fingerprint,
         )
 
 

@@ -14,6 +14,7 @@ so an edge (OpenAI, and later Anthropic) maps any of them to its own error body 
     ├── PermissionDenied        403   the key may not use that model or resource
     ├── NotFound                404   an admin resource that does not exist
     ├── RateLimited             429   a Podium limit (carries Retry-After)
+    ├── StorageUnavailable      503   the database cannot be opened or reached (podium.storage.base)
     └── ProviderError           502   an upstream failed; ``retryable`` and ``retry_after`` kept
         ├── UpstreamTimeout     504   connect, first-token or total deadline passed
         ├── UpstreamConnectionError 502   refused, reset, closed mid-stream

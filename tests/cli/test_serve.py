@@ -43,17 +43,35 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, config: str | None, *, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        config: str | None,
+        *,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         self.tmp = tmp
         self.port = free_port()
         self.config_path = tmp / "podium.yaml"
-        cmd = [sys.executable, "-m", "podium", "serve", "--port", str(self.port), "--data-dir", str(tmp / "data")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "podium",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(tmp / "data"),
+        ]
         if config is not None:
             self.config_path.write_text(config)
             cmd += ["--config", str(self.config_path)]
         self.log = open(tmp / f"server-{self.port}.log", "w+")  # noqa: SIM115 - closed in stop()
         full_env = {**os.environ, **(env or {})}
-        self.proc = subprocess.Popen(cmd + (args or []), stdout=subprocess.PIPE, stderr=self.log, text=True, env=full_env, cwd=tmp)
+        self.proc = subprocess.Popen(
+            cmd + (args or []), stdout=subprocess.PIPE, stderr=self.log, text=True, env=full_env, cwd=tmp
+        )
         self.banner = self._read_banner()
 
     def _read_banner(self) -> str:
@@ -74,7 +92,9 @@ class Server:
         return (self.tmp / f"server-{self.port}.log").read_text()
 
     def client(self, key: str = ADMIN) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"http://127.0.0.1:{self.port}/v1", api_key=key, max_retries=0, timeout=20)
+        return openai.OpenAI(
+            base_url=f"http://127.0.0.1:{self.port}/v1", api_key=key, max_retries=0, timeout=20
+        )
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -88,8 +108,20 @@ class Server:
 
 def cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "podium", *args, "--data-dir", str(tmp / "data"), "--config", str(tmp / "podium.yaml")],
-        capture_output=True, text=True, timeout=60, cwd=tmp,
+        [
+            sys.executable,
+            "-m",
+            "podium",
+            *args,
+            "--data-dir",
+            str(tmp / "data"),
+            "--config",
+            str(tmp / "podium.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp,
     )
 
 
@@ -109,16 +141,30 @@ def test_first_start_prints_admin_key_once_and_example_works(tmp_path: Path) -> 
         assert "Admin key (shown once" in first.banner
         admin = first.banner.split("Admin key (shown once — store it now): ")[1].split()[0]
         session = first.banner.split("Session key (lives until this server stops): ")[1].split()[0]
-        curl = [line for line in first.banner.splitlines() if "-d '" in line][0]
+        curl = next(line for line in first.banner.splitlines() if "-d '" in line)
         body = curl.split("-d '")[1].rstrip("'")
         out = subprocess.run(
-            ["curl", "-s", f"http://127.0.0.1:{first.port}/v1/chat/completions", "-H", f"Authorization: Bearer {session}",
-             "-H", "Content-Type: application/json", "-d", body],
-            capture_output=True, text=True, timeout=10, check=True,
+            [
+                "curl",
+                "-s",
+                f"http://127.0.0.1:{first.port}/v1/chat/completions",
+                "-H",
+                f"Authorization: Bearer {session}",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         )
         assert json.loads(out.stdout)["choices"][0]["message"]["content"] == "Hello, Podium!"
         with first.client(admin) as c:
-            assert c.chat.completions.create(model="sim/echo", messages=[{"role": "user", "content": "a"}]).choices
+            assert c.chat.completions.create(
+                model="sim/echo", messages=[{"role": "user", "content": "a"}]
+            ).choices
     finally:
         assert first.stop() == 0
     second = Server(tmp_path, None)
@@ -168,11 +214,17 @@ def test_cli_keys_lifecycle_reaches_running_server(server: Server) -> None:
 def test_requests_shows_tokens_and_cost(server: Server) -> None:
     """`podium requests` shows the right tokens and cost for streamed and non-streamed calls."""
     with server.client() as c:
-        plain = c.chat.completions.create(model="support", messages=[{"role": "user", "content": "price this answer"}])
-        chunks = list(c.chat.completions.create(
-            model="support", messages=[{"role": "user", "content": "and this streamed one"}], stream=True,
-            stream_options={"include_usage": True},
-        ))
+        plain = c.chat.completions.create(
+            model="support", messages=[{"role": "user", "content": "price this answer"}]
+        )
+        chunks = list(
+            c.chat.completions.create(
+                model="support",
+                messages=[{"role": "user", "content": "and this streamed one"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
     streamed_usage = chunks[-1].usage
     assert plain.usage is not None and streamed_usage is not None
     time.sleep(0.5)  # records are written in batches every 200 ms
@@ -195,7 +247,9 @@ def test_sighup_reloads_without_dropping_requests(server: Server) -> None:
 
     def slow_call() -> None:
         with server.client() as c:
-            reply = c.chat.completions.create(model="slow-echo", messages=[{"role": "user", "content": "survive"}])
+            reply = c.chat.completions.create(
+                model="slow-echo", messages=[{"role": "user", "content": "survive"}]
+            )
             result["content"] = reply.choices[0].message.content or ""
 
     t = threading.Thread(target=slow_call)
@@ -228,7 +282,9 @@ def test_sigterm_drains_in_flight_requests(server: Server) -> None:
 
     def slow_call() -> None:
         with server.client() as c:
-            reply = c.chat.completions.create(model="slow-echo", messages=[{"role": "user", "content": "finish me"}])
+            reply = c.chat.completions.create(
+                model="slow-echo", messages=[{"role": "user", "content": "finish me"}]
+            )
             result["content"] = reply.choices[0].message.content or ""
 
     t = threading.Thread(target=slow_call)

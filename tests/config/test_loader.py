@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 
@@ -150,7 +152,9 @@ def test_invalid_provider_type_suggests_the_closest() -> None:
 
 def test_invalid_capability_is_reported_at_its_index() -> None:
     """A misspelt capability is reported at its position in the list."""
-    text = based(deployments={"gpt-4o": {"provider": "openai", "model": "gpt-4o", "capabilities": ["chat", "vison"]}})
+    text = based(
+        deployments={"gpt-4o": {"provider": "openai", "model": "gpt-4o", "capabilities": ["chat", "vison"]}}
+    )
     assert problems(text) == [
         "deployments.gpt-4o.capabilities[1]: 'vison' is not one of: chat, streaming, tools, json_object, "
         "json_schema, vision, embeddings (did you mean 'vision'?)"
@@ -166,7 +170,9 @@ def test_header_value_type_is_reported_at_its_key() -> None:
 def test_nested_record_reports_every_field() -> None:
     """Two bad fields in one nested record are two problems."""
     text = based(
-        deployments={"gpt-4o": {"provider": "openai", "model": "gpt-4o", "price": {"input": "a", "output": "b"}}}
+        deployments={
+            "gpt-4o": {"provider": "openai", "model": "gpt-4o", "price": {"input": "a", "output": "b"}}
+        }
     )
     assert problems(text) == [
         "deployments.gpt-4o.price.input: expected float, got str",
@@ -177,7 +183,7 @@ def test_nested_record_reports_every_field() -> None:
 def test_names_with_dots_are_quoted_in_paths() -> None:
     """A name containing a dot appears in brackets so the path stays unambiguous."""
     text = based(deployments={"gpt-4.1": {"provider": "openai", "model": "gpt-4.1", "modle": "x"}})
-    assert problems(text) == ['deployments["gpt-4.1"].modle: unknown field (did you mean \'model\'?)']
+    assert problems(text) == ["deployments[\"gpt-4.1\"].modle: unknown field (did you mean 'model'?)"]
 
 
 def test_non_string_names_are_problems() -> None:
@@ -203,7 +209,9 @@ def test_unknown_fallback_is_reported_at_its_index() -> None:
 def test_unknown_deployment_suggests_the_closest() -> None:
     """A near miss of a deployment name is suggested."""
     text = based(routes={"support": {"deployments": ["gpt4o"]}})
-    assert problems(text) == ["routes.support.deployments[0]: unknown deployment 'gpt4o' (did you mean 'gpt-4o'?)"]
+    assert problems(text) == [
+        "routes.support.deployments[0]: unknown deployment 'gpt4o' (did you mean 'gpt-4o'?)"
+    ]
 
 
 def test_deployment_listed_twice_in_a_route() -> None:
@@ -223,19 +231,25 @@ def test_route_must_list_a_deployment() -> None:
 def test_route_name_equal_to_a_deployment_name() -> None:
     """A public name that is both a route and a deployment is ambiguous."""
     text = based(routes={"gpt-4o": {"deployments": ["sim/echo"]}})
-    assert problems(text) == ["routes.gpt-4o: 'gpt-4o' is also a deployment name; a public model name must mean one thing"]
+    assert problems(text) == [
+        "routes.gpt-4o: 'gpt-4o' is also a deployment name; a public model name must mean one thing"
+    ]
 
 
 def test_route_naming_a_route() -> None:
     """Routes list deployments, not other routes."""
     text = based(routes={"other": {"deployments": ["support"]}})
-    assert problems(text) == ["routes.other.deployments[0]: 'support' is a route; a route lists deployments, not other routes"]
+    assert problems(text) == [
+        "routes.other.deployments[0]: 'support' is a route; a route lists deployments, not other routes"
+    ]
 
 
 def test_route_naming_a_wildcard_itself() -> None:
     """``openai/*`` in a route must be a concrete model under it."""
     text = based(routes={"r": {"deployments": ["openai/*"]}})
-    assert problems(text) == ["routes.r.deployments[0]: 'openai/*' is a wildcard; name one of its models, like 'openai/<model>'"]
+    assert problems(text) == [
+        "routes.r.deployments[0]: 'openai/*' is a wildcard; name one of its models, like 'openai/<model>'"
+    ]
 
 
 def test_reference_to_a_broken_item_is_not_reported_twice() -> None:
@@ -250,19 +264,25 @@ def test_reference_to_a_broken_item_is_not_reported_twice() -> None:
 def test_wildcard_name_needs_star_model() -> None:
     """A deployment named ``x/*`` must have model ``"*"``."""
     text = based(deployments={"openai/*": {"provider": "openai", "model": "gpt-4o"}})
-    assert problems(text) == ["deployments.openai/*.model: must be \"*\" in a wildcard deployment ('openai/*')"]
+    assert problems(text) == [
+        "deployments.openai/*.model: must be \"*\" in a wildcard deployment ('openai/*')"
+    ]
 
 
 def test_star_model_needs_wildcard_name() -> None:
     """Model ``"*"`` belongs only to a deployment named like ``openai/*``."""
     text = based(deployments={"any": {"provider": "openai", "model": "*"}})
-    assert problems(text) == ["deployments.any.model: \"*\" is only for a wildcard deployment, named like 'openai/*'"]
+    assert problems(text) == [
+        "deployments.any.model: \"*\" is only for a wildcard deployment, named like 'openai/*'"
+    ]
 
 
 def test_star_elsewhere_in_a_name() -> None:
     """A ``*`` that is not the final segment after ``/`` is refused."""
     text = based(deployments={"gpt-*": {"provider": "openai", "model": "gpt-4o"}})
-    assert problems(text) == ["deployments.gpt-*: '*' may only end a wildcard deployment's name after a '/', as in 'openai/*'"]
+    assert problems(text) == [
+        "deployments.gpt-*: '*' may only end a wildcard deployment's name after a '/', as in 'openai/*'"
+    ]
 
 
 # --------------------------------------------------------------------------- values
@@ -276,7 +296,9 @@ def test_port_out_of_range() -> None:
 def test_negative_price() -> None:
     """Every price value must be at least zero, each reported at its field."""
     text = based(
-        deployments={"gpt-4o": {"provider": "openai", "model": "gpt-4o", "price": {"input": -1, "cached_input": -0.5}}}
+        deployments={
+            "gpt-4o": {"provider": "openai", "model": "gpt-4o", "price": {"input": -1, "cached_input": -0.5}}
+        }
     )
     assert problems(text) == [
         "deployments.gpt-4o.price.input: must not be negative, got -1",
@@ -286,7 +308,9 @@ def test_negative_price() -> None:
 
 def test_timeouts_must_be_positive() -> None:
     """A zero or negative timeout is refused."""
-    text = based(deployments={"gpt-4o": {"provider": "openai", "model": "gpt-4o", "timeouts": {"connect": 0}}})
+    text = based(
+        deployments={"gpt-4o": {"provider": "openai", "model": "gpt-4o", "timeouts": {"connect": 0}}}
+    )
     assert problems(text) == ["deployments.gpt-4o.timeouts.connect: must be positive, got 0"]
 
 
@@ -337,7 +361,9 @@ def test_base_url_required_without_a_preset() -> None:
 def test_base_url_must_be_http() -> None:
     """base_url must be an http(s) URL with a host."""
     text = based(providers={"mine": {"type": "vllm", "base_url": "localhost:8000/v1"}})
-    assert problems(text) == ["providers.mine.base_url: must be an http:// or https:// URL, got 'localhost:8000/v1'"]
+    assert problems(text) == [
+        "providers.mine.base_url: must be an http:// or https:// URL, got 'localhost:8000/v1'"
+    ]
 
 
 def test_azure_needs_base_url_and_api_version() -> None:
@@ -345,14 +371,16 @@ def test_azure_needs_base_url_and_api_version() -> None:
     text = based(providers={"az": {"type": "azure", "api_key": "k"}})
     assert problems(text) == [
         "providers.az.base_url: required for type 'azure'",
-        'providers.az.api_version: required for type \'azure\' (for example "2024-10-21")',
+        "providers.az.api_version: required for type 'azure' (for example \"2024-10-21\")",
     ]
 
 
 def test_hosted_provider_needs_a_key() -> None:
     """A hosted provider without api_key is told the usual reference."""
     text = based(providers={"groq": {"type": "groq"}})
-    assert problems(text) == ['providers.groq.api_key: required for type \'groq\' (usually "${GROQ_API_KEY}")']
+    assert problems(text) == [
+        "providers.groq.api_key: required for type 'groq' (usually \"${GROQ_API_KEY}\")"
+    ]
 
 
 def test_storage_url_scheme() -> None:
@@ -397,7 +425,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "storage.url: must start with sqlite:// (sqlite:///path/to/podium.db) "
         "or postgresql:// (postgresql://user@host:5432/db)",
         "providers.az.base_url: required for type 'azure'",
-        'providers.az.api_version: required for type \'azure\' (for example "2024-10-21")',
+        "providers.az.api_version: required for type 'azure' (for example \"2024-10-21\")",
         "deployments.mini.provider: unknown provider 'opnai' (did you mean 'openai'?)",
         "deployments.mini.price.input: must not be negative, got -1",
         "routes.support.fallbacks[0]: 'mini' is already listed at routes.support.deployments[0]",
@@ -416,16 +444,16 @@ def test_config_error_carries_structured_problems() -> None:
 # --------------------------------------------------------------------------- files and built configs
 
 
-def test_missing_file(tmp_path: object) -> None:
+def test_missing_file() -> None:
     """A file that does not exist is one problem naming it."""
     with pytest.raises(ConfigError) as info:
         load_config("/nonexistent/podium.yaml", environ={})
     assert [str(p) for p in info.value.problems] == ["/nonexistent/podium.yaml: no such file"]
 
 
-def test_syntax_error_names_the_file(tmp_path: pytest.TempPathFactory) -> None:
+def test_syntax_error_names_the_file(tmp_path: Path) -> None:
     """load_config names the file it read in a YAML syntax error."""
-    path = tmp_path / "bad.yaml"  # type: ignore[operator]
+    path = tmp_path / "bad.yaml"
     path.write_text("a: [\n")
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={})
@@ -448,3 +476,32 @@ def test_validate_config_checks_a_built_config() -> None:
 def test_base_fixture_is_valid() -> None:
     """The shared BASE configuration is itself accepted (so each test's problem is its own)."""
     assert set(load(based()).providers) == set(BASE["providers"])
+
+
+def test_anchors_and_merge_keys_work() -> None:
+    """YAML anchors and ``<<`` merges share settings without counting as duplicate keys."""
+    text = """
+    x-timeouts: &fast {connect: 2, first_token: 10, total: 30}
+    """
+    assert problems(text) == [
+        "x-timeouts: unknown field; expected one of: server, storage, providers, deployments, routes"
+    ]
+    text = """
+    providers:
+      sim: {type: simulated}
+    deployments:
+      a: &base {provider: sim, model: echo, timeouts: {connect: 2, first_token: 10, total: 30}}
+      b:
+        <<: *base
+        model: lorem
+    """
+    config = load(text)
+    assert config.deployments["b"].model == "lorem"
+    assert config.deployments["b"].timeouts == config.deployments["a"].timeouts
+
+
+def test_load_config_defaults_to_podium_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_config(None) reads ./podium.yaml."""
+    (tmp_path / "podium.yaml").write_text("server: {port: 9001}\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(None, environ={}).server.port == 9001

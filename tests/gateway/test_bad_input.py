@@ -13,7 +13,9 @@ import pytest
 from tests.harness import GatewayThread
 
 
-def post(gw: GatewayThread, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, object], dict[str, str]]:
+def post(
+    gw: GatewayThread, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, dict[str, object], dict[str, str]]:
     req = urllib.request.Request(gw.url + path, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -23,7 +25,9 @@ def post(gw: GatewayThread, path: str, body: bytes, headers: dict[str, str]) -> 
             return exc.code, json.loads(exc.read()), dict(exc.headers)
 
 
-def chat(gw: GatewayThread, body: bytes, *, key: str | None = None, ctype: str = "application/json") -> tuple[int, dict[str, object], dict[str, str]]:
+def chat(
+    gw: GatewayThread, body: bytes, *, key: str | None = None, ctype: str = "application/json"
+) -> tuple[int, dict[str, object], dict[str, str]]:
     headers = {"Content-Type": ctype}
     headers["Authorization"] = f"Bearer {key or gw.key}"
     return post(gw, "/v1/chat/completions", body, headers)
@@ -67,7 +71,10 @@ def test_unknown_role(gateway: GatewayThread) -> None:
 
 def test_unknown_model(gateway: GatewayThread) -> None:
     """An unknown model is a 404 model_not_found, which the SDK raises as NotFoundError."""
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.key, max_retries=0) as c, pytest.raises(openai.NotFoundError) as exc:
+    with (
+        openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.key, max_retries=0) as c,
+        pytest.raises(openai.NotFoundError) as exc,
+    ):
         c.chat.completions.create(model="gpt-nonexistent", messages=[{"role": "user", "content": "x"}])
     assert exc.value.code == "model_not_found"
     assert "gpt-nonexistent" in exc.value.message
@@ -75,18 +82,24 @@ def test_unknown_model(gateway: GatewayThread) -> None:
 
 def test_unknown_simulator_mode_is_unknown_model(gateway: GatewayThread) -> None:
     """A sim/ name with an unknown mode is an unknown model, not a server error."""
-    status, body, _ = chat(gateway, json.dumps({"model": "sim/nope", "messages": [{"role": "user", "content": "x"}]}).encode())
+    status, body, _ = chat(
+        gateway, json.dumps({"model": "sim/nope", "messages": [{"role": "user", "content": "x"}]}).encode()
+    )
     assert status == 404 and error_of(body)["code"] == "model_not_found"
 
 
 def test_body_over_limit(gateway: GatewayThread) -> None:
     """A body over the configured limit is a 413, answered without reading it all."""
     limit = gateway.config.server.max_body_bytes
-    big = json.dumps({"model": "sim/echo", "messages": [{"role": "user", "content": "x" * (limit + 10)}]}).encode()
+    big = json.dumps(
+        {"model": "sim/echo", "messages": [{"role": "user", "content": "x" * (limit + 10)}]}
+    ).encode()
     try:
         status, body, _ = chat(gateway, big)
     except (ConnectionResetError, BrokenPipeError, urllib.error.URLError):
-        pytest.skip("the server closed the connection before the client finished sending")  # acceptable for 413
+        pytest.skip(
+            "the server closed the connection before the client finished sending"
+        )  # acceptable for 413
     assert status == 413 and error_of(body)["code"] == "body_too_large"
 
 
@@ -109,7 +122,9 @@ def test_missing_and_unknown_key(gateway: GatewayThread) -> None:
 def test_x_api_key_header_accepted(gateway: GatewayThread) -> None:
     """The key may come in the x-api-key header instead of Authorization."""
     ok = json.dumps({"model": "sim/echo", "messages": [{"role": "user", "content": "via header"}]}).encode()
-    status, body, _ = post(gateway, "/v1/chat/completions", ok, {"Content-Type": "application/json", "x-api-key": gateway.key})
+    status, body, _ = post(
+        gateway, "/v1/chat/completions", ok, {"Content-Type": "application/json", "x-api-key": gateway.key}
+    )
     assert status == 200 and body["choices"][0]["message"]["content"] == "via header"  # type: ignore[index]
 
 
@@ -132,7 +147,9 @@ def test_model_not_allowed_for_key(gateway: GatewayThread) -> None:
     """A key limited to some models gets a 403 for any other."""
     narrow = gateway.new_key(models=["sim/echo"])
     with openai.OpenAI(base_url=gateway.url + "/v1", api_key=narrow, max_retries=0) as c:
-        assert c.chat.completions.create(model="sim/echo", messages=[{"role": "user", "content": "x"}]).choices
+        assert c.chat.completions.create(
+            model="sim/echo", messages=[{"role": "user", "content": "x"}]
+        ).choices
         with pytest.raises(openai.PermissionDeniedError):
             c.chat.completions.create(model="sim/lorem", messages=[{"role": "user", "content": "x"}])
 

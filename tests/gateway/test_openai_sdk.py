@@ -39,7 +39,8 @@ async def test_chat_echo_async(gateway: GatewayThread) -> None:
     """The async client gets the same answer as the sync one."""
     async with aclient(gateway) as c:
         reply = await c.chat.completions.create(
-            model="sim/echo", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "async hi"}]
+            model="sim/echo",
+            messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "async hi"}],
         )
     assert reply.choices[0].message.content == "async hi"
 
@@ -57,7 +58,9 @@ def test_streaming_with_usage(gateway: GatewayThread) -> None:
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     assert text == "one two three four five"
     assert sum(1 for ch in chunks if ch.choices and ch.choices[0].delta.content) >= 3
-    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == ["stop"]
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == [
+        "stop"
+    ]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens > 0
 
@@ -88,7 +91,10 @@ def test_tool_call_round_trip(gateway: GatewayThread) -> None:
                 "description": "Weather in a city",
                 "parameters": {
                     "type": "object",
-                    "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+                    "properties": {
+                        "city": {"type": "string"},
+                        "unit": {"type": "string", "enum": ["c", "f"]},
+                    },
                     "required": ["city", "unit"],
                 },
             },
@@ -112,13 +118,22 @@ def test_tool_call_round_trip(gateway: GatewayThread) -> None:
 def test_parallel_tool_calls_streamed(gateway: GatewayThread) -> None:
     """sim/tools streams one call per tool, and the pieces reassemble into valid JSON arguments."""
     tools = [
-        {"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}
+        {
+            "type": "function",
+            "function": {
+                "name": n,
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+            },
+        }
         for n in ("search", "lookup")
     ]
     with client(gateway) as c:
         chunks = list(
             c.chat.completions.create(
-                model="sim/tools", messages=[{"role": "user", "content": "find it"}], tools=tools, stream=True  # type: ignore[arg-type]
+                model="sim/tools",
+                messages=[{"role": "user", "content": "find it"}],
+                tools=tools,
+                stream=True,  # type: ignore[arg-type]
             )
         )
     calls: dict[int, dict[str, str]] = {}
@@ -150,7 +165,9 @@ def test_structured_output_parse(gateway: GatewayThread) -> None:
     with client(gateway) as c:
         parse = getattr(c.beta.chat.completions, "parse", None) or c.chat.completions.parse
         completion = parse(
-            model="sim/echo", messages=[{"role": "user", "content": "Extract the contract"}], response_format=Contract
+            model="sim/echo",
+            messages=[{"role": "user", "content": "Extract the contract"}],
+            response_format=Contract,
         )
     parsed = completion.choices[0].message.parsed
     assert isinstance(parsed, Contract)
@@ -160,7 +177,9 @@ def test_embeddings_float_and_base64(gateway: GatewayThread) -> None:
     """Embeddings come back in input order, as floats or base64, identical either way."""
     with client(gateway) as c:
         as_b64 = c.embeddings.create(model="sim/embed", input=["alpha beta", "gamma"])  # SDK asks base64
-        as_float = c.embeddings.create(model="sim/embed", input=["alpha beta", "gamma"], encoding_format="float")
+        as_float = c.embeddings.create(
+            model="sim/embed", input=["alpha beta", "gamma"], encoding_format="float"
+        )
     assert [d.index for d in as_b64.data] == [0, 1]
     assert len(as_b64.data[0].embedding) == 256
     for a, b in zip(as_b64.data, as_float.data, strict=True):

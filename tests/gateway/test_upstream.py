@@ -56,8 +56,12 @@ def upstream_config(base_url: str, *, api_key: str = UPSTREAM_KEY) -> dict[str, 
     return {
         "providers": {"upstream": {"type": "openai-compatible", "base_url": base_url, "api_key": api_key}},
         "deployments": {
-            "up-echo": {"provider": "upstream", "model": "echo", "timeouts": fast,
-                        "capabilities": ["chat", "streaming", "tools", "json_schema", "json_object", "embeddings"]},
+            "up-echo": {
+                "provider": "upstream",
+                "model": "echo",
+                "timeouts": fast,
+                "capabilities": ["chat", "streaming", "tools", "json_schema", "json_object", "embeddings"],
+            },
             "up-500": {"provider": "upstream", "model": "echo?status=500", "timeouts": fast},
             "up-429": {"provider": "upstream", "model": "echo?status=429&retry_after=7", "timeouts": fast},
             "up-404": {"provider": "upstream", "model": "echo?status=404", "timeouts": fast},
@@ -93,7 +97,11 @@ def test_chat_stream_and_embeddings_through_upstream(gw: GatewayThread, simulato
     """Chat, streaming and embeddings reach the upstream with Podium's credential and come back intact."""
     with client(gw) as c:
         assert ask(c, "up-echo").choices[0].message.content == "hello upstream"
-        text = "".join(ch.choices[0].delta.content or "" for ch in ask(c, "up-echo", "a b c d", stream=True) if ch.choices)
+        text = "".join(
+            ch.choices[0].delta.content or ""
+            for ch in ask(c, "up-echo", "a b c d", stream=True)
+            if ch.choices
+        )
         assert text == "a b c d"
         emb = c.embeddings.create(model="up-echo", input=["vector me"])
         assert len(emb.data[0].embedding) > 0
@@ -102,7 +110,9 @@ def test_chat_stream_and_embeddings_through_upstream(gw: GatewayThread, simulato
     assert seen, "the simulator recorded nothing"
     last_chat = [r for r in seen if r["path"].endswith("/chat/completions")][-1]
     assert last_chat["body"]["model"] == "echo"
-    assert last_chat["body"]["stream_options"] == {"include_usage": True}  # Podium always asks, for accounting
+    assert last_chat["body"]["stream_options"] == {
+        "include_usage": True
+    }  # Podium always asks, for accounting
     records = gw.wait_records(3)
     streamed = next(r for r in records if r.streamed)
     assert streamed.output_tokens > 0 and streamed.deployment == "up-echo"
@@ -110,7 +120,9 @@ def test_chat_stream_and_embeddings_through_upstream(gw: GatewayThread, simulato
 
 def test_upstream_rejects_podiums_credential(tmp_path: Path, simulator: str) -> None:
     """An upstream 401 (Podium's provider key is wrong) is a 502 that says so, not the caller's 401."""
-    g = GatewayThread(make_config(upstream_config(simulator, api_key="sk-wrong")), sqlite_url(tmp_path)).start()
+    g = GatewayThread(
+        make_config(upstream_config(simulator, api_key="sk-wrong")), sqlite_url(tmp_path)
+    ).start()
     try:
         with client(g) as c, pytest.raises(openai.APIStatusError) as exc:
             ask(c, "up-echo")
@@ -151,7 +163,7 @@ def test_stream_cut_mid_way_reaches_client_as_error(gw: GatewayThread) -> None:
         with pytest.raises(openai.APIError):
             for ch in stream:
                 if ch.choices and ch.choices[0].delta.content:
-                    got.append(ch.choices[0].delta.content)
+                    got.append(ch.choices[0].delta.content)  # noqa: PERF401 - must keep what came before the error
     assert got, "the first chunks should have arrived before the cut"
     (record,) = gw.wait_records(1)
     assert record.status == 502 and record.error_class == "upstream_connection_error" and record.streamed
@@ -176,8 +188,9 @@ def test_route_falls_back_in_order(gw: GatewayThread) -> None:
 
 def test_client_disconnect_is_recorded(gw: GatewayThread) -> None:
     """A caller that goes away mid-stream leaves a 499 record, and the server keeps serving."""
-    body = json.dumps({"model": "up-slow", "stream": True,
-                       "messages": [{"role": "user", "content": " ".join(["w"] * 200)}]})
+    body = json.dumps(
+        {"model": "up-slow", "stream": True, "messages": [{"role": "user", "content": " ".join(["w"] * 200)}]}
+    )
     with socket.create_connection((gw.server.host, gw.server.port)) as s:
         s.sendall(
             f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {gw.key}\r\n"

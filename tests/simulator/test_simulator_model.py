@@ -291,3 +291,9 @@ async def test_embedding_faults() -> None:
         await SimulatedEmbeddingModel("embed?disconnect_after=0").embed(
             EmbeddingRequest(model="m", inputs=("x",))
         )
+
+
+async def test_embed_mode_chats_like_echo() -> None:
+    """As a chat model, `embed` answers like echo, tool calls included."""
+    assert (await answer("embed", ask("hi"))).choices[0].text == "hi"
+    assert (await answer("embed", ask(tools=(TIME,)))).choices[0].tool_calls[0].name == "get_time"

@@ -9,6 +9,7 @@ buffered (bounded) and retries; shutdown flushes what is left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -60,10 +61,8 @@ class Recorder:
     async def _run(self) -> None:
         backoff = self._interval
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
             self._wake.clear()
             ok = await self.flush()
             backoff = self._interval if ok else min(backoff * 2, 5.0)
@@ -73,7 +72,7 @@ class Recorder:
             build = self._pending.popleft()
             try:
                 self._built.append(build())
-            except Exception:  # noqa: BLE001 - one bad record must not lose the others
+            except Exception:
                 log.exception("could not build a request record")
 
     async def flush(self) -> bool:
@@ -93,10 +92,8 @@ class Recorder:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         if not await self.flush():
             log.error("%d request records could not be written at shutdown", len(self._built))

@@ -11,9 +11,14 @@ import asyncio
 import datetime as dt
 import json
 import sys
+from collections.abc import Awaitable, Callable
 
 from podium.cli.common import add_config_args, load, open_store, print_config_error
 from podium.errors import ConfigError, PodiumError
+from podium.storage.base import Storage
+from podium.storage.records import Scope
+
+Action = Callable[[Storage], Awaitable[int]]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str) -> None:
@@ -43,7 +48,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     ls.add_argument("--json", action="store_true", help="print JSON lines")
     ls.set_defaults(func=_list)
 
-    r = ks.add_parser("revoke", help="revoke a key by id", description="Revoke a key; it stops working within a second.")
+    r = ks.add_parser(
+        "revoke", help="revoke a key by id", description="Revoke a key; it stops working within a second."
+    )
     add_config_args(r)
     r.add_argument("key_id", help="the key's id (key_...), as `podium keys list` shows it")
     r.set_defaults(func=_revoke)
@@ -53,7 +60,7 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M") if ts else "-"
 
 
-async def _with_store(args: argparse.Namespace, action):  # type: ignore[no-untyped-def]
+async def _with_store(args: argparse.Namespace, action: Action) -> int:
     config, _ = await load(args)
     storage = await open_store(config, args)
     try:
@@ -62,7 +69,7 @@ async def _with_store(args: argparse.Namespace, action):  # type: ignore[no-unty
         await storage.close()
 
 
-def _run(args: argparse.Namespace, action) -> int:  # type: ignore[no-untyped-def]
+def _run(args: argparse.Namespace, action: Action) -> int:
     try:
         return int(asyncio.run(_with_store(args, action)))
     except ConfigError as exc:
@@ -78,15 +85,29 @@ def _create(args: argparse.Namespace) -> int:
 
     expires_in = parse_duration(args.expires) if args.expires else None
     models = [m.strip() for m in args.models.split(",") if m.strip()] or ["*"]
-    scopes = ("admin", "inference") if args.admin else ("inference",)
+    scopes: tuple[Scope, ...] = ("admin", "inference") if args.admin else ("inference",)
 
-    async def action(storage):  # type: ignore[no-untyped-def]
-        secret, record = await create_key(storage, name=args.name, scopes=scopes, models=models, expires_in=expires_in)
+    async def action(storage: Storage) -> int:
+        secret, record = await create_key(
+            storage, name=args.name, scopes=scopes, models=models, expires_in=expires_in
+        )
         if args.json:
-            print(json.dumps({"id": record.id, "key": secret, "name": record.name, "scopes": list(record.scopes),
-                              "models": list(record.models), "expires_at": record.expires_at}))
+            print(
+                json.dumps(
+                    {
+                        "id": record.id,
+                        "key": secret,
+                        "name": record.name,
+                        "scopes": list(record.scopes),
+                        "models": list(record.models),
+                        "expires_at": record.expires_at,
+                    }
+                )
+            )
         else:
-            print(f"created {record.id} ({record.name}); scopes: {', '.join(record.scopes)}; models: {', '.join(record.models)}")
+            print(
+                f"created {record.id} ({record.name}); scopes: {', '.join(record.scopes)}; models: {', '.join(record.models)}"
+            )
             print(f"expires: {_when(record.expires_at)}")
             print(f"\n  {secret}\n\nThis secret is shown once and cannot be recovered: store it now.")
         return 0
@@ -95,19 +116,34 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    async def action(storage):  # type: ignore[no-untyped-def]
+    async def action(storage: Storage) -> int:
         keys = await storage.keys.list(include_revoked=args.all)
         if args.json:
             for k in keys:
-                print(json.dumps({"id": k.id, "name": k.name, "prefix": k.prefix, "scopes": list(k.scopes),
-                                  "models": list(k.models), "created_at": k.created_at,
-                                  "expires_at": k.expires_at, "revoked_at": k.revoked_at}))
+                print(
+                    json.dumps(
+                        {
+                            "id": k.id,
+                            "name": k.name,
+                            "prefix": k.prefix,
+                            "scopes": list(k.scopes),
+                            "models": list(k.models),
+                            "created_at": k.created_at,
+                            "expires_at": k.expires_at,
+                            "revoked_at": k.revoked_at,
+                        }
+                    )
+                )
             return 0
-        print(f"{'ID':<21} {'NAME':<20} {'PREFIX':<12} {'SCOPES':<16} {'MODELS':<20} {'CREATED':<16} {'EXPIRES':<16} STATE")
+        print(
+            f"{'ID':<21} {'NAME':<20} {'PREFIX':<12} {'SCOPES':<16} {'MODELS':<20} {'CREATED':<16} {'EXPIRES':<16} STATE"
+        )
         for k in keys:
             state = "revoked" if k.revoked_at else "active"
-            print(f"{k.id:<21} {k.name[:20]:<20} {k.prefix + '…':<12} {','.join(k.scopes):<16} "
-                  f"{','.join(k.models)[:20]:<20} {_when(k.created_at):<16} {_when(k.expires_at):<16} {state}")
+            print(
+                f"{k.id:<21} {k.name[:20]:<20} {k.prefix + '…':<12} {','.join(k.scopes):<16} "
+                f"{','.join(k.models)[:20]:<20} {_when(k.created_at):<16} {_when(k.expires_at):<16} {state}"
+            )
         return 0
 
     return _run(args, action)
@@ -116,7 +152,7 @@ def _list(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     from podium.keys import revoke_key
 
-    async def action(storage):  # type: ignore[no-untyped-def]
+    async def action(storage: Storage) -> int:
         record = await revoke_key(storage, args.key_id)
         if record is None:
             print(f"podium: no key with id '{args.key_id}'", file=sys.stderr)

@@ -13,7 +13,7 @@ import msgspec
 from podium.cli.common import add_config_args, load, open_store, print_config_error
 from podium.errors import ConfigError, PodiumError
 from podium.keys import parse_duration
-from podium.storage.records import RequestQuery
+from podium.storage.records import RequestQuery, RequestRecord
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str) -> None:
@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     p.set_defaults(func=run)
 
 
-def _row(r) -> str:  # type: ignore[no-untyped-def]
+def _row(r: RequestRecord) -> str:
     when = dt.datetime.fromtimestamp(r.created_at, dt.UTC).strftime("%m-%d %H:%M:%S")
     tokens = f"{r.input_tokens}/{r.output_tokens}" + ("~" if r.tokens_estimated else "")
     ttft = f"{r.ttft_ms:.0f}" if r.ttft_ms is not None else "-"
@@ -49,8 +49,13 @@ def _row(r) -> str:  # type: ignore[no-untyped-def]
 async def _show(args: argparse.Namespace) -> int:
     since = time.time() - parse_duration(args.since) if args.since else None
     query = RequestQuery(
-        key_id=args.key_id, model=args.model, deployment=args.deployment, status=args.status,
-        errors_only=args.errors, since=since, limit=max(1, min(args.limit, 1000)),
+        key_id=args.key_id,
+        model=args.model,
+        deployment=args.deployment,
+        status=args.status,
+        errors_only=args.errors,
+        since=since,
+        limit=max(1, min(args.limit, 1000)),
     )
     config, _ = await load(args)
     storage = await open_store(config, args)
@@ -62,8 +67,10 @@ async def _show(args: argparse.Namespace) -> int:
         for r in page.items:
             sys.stdout.write(msgspec.json.encode(r).decode() + "\n")
         return 0
-    print(f"{'TIME (UTC)':<15} {'MODEL':<22} {'DEPLOYMENT':<18} {'STAT':<4} S {'TOKENS in/out':>12} "
-          f"{'COST USD':>11} {'LAT ms':>9} {'TTFT':>6} ERROR")
+    print(
+        f"{'TIME (UTC)':<15} {'MODEL':<22} {'DEPLOYMENT':<18} {'STAT':<4} S {'TOKENS in/out':>12} "
+        f"{'COST USD':>11} {'LAT ms':>9} {'TTFT':>6} ERROR"
+    )
     for r in page.items:
         print(_row(r))
     if not page.items:

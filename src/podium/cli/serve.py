@@ -42,7 +42,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
         help="also mint an inference key that lives only in this process's memory and print it "
         "(handy for trying Podium; it stops working when the server stops)",
     )
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override server.log_level")
+    p.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="override server.log_level"
+    )
     p.set_defaults(func=run)
 
 
@@ -87,7 +89,15 @@ async def _serve(args: argparse.Namespace) -> int:
         await storage.close()
         return 1
     session_secret = _session_key(server) if args.session_key else None
-    _banner(server, config, path, storage_url(config, args), admin_secret, session_secret, time.perf_counter() - t0)
+    _banner(
+        server,
+        config,
+        path,
+        storage_url(config, args),
+        admin_secret,
+        session_secret,
+        time.perf_counter() - t0,
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -110,7 +120,10 @@ def _reload(server: RunningServer, path: Path) -> None:
     except ConfigError as exc:
         log.error("reload refused, keeping the running configuration:\n%s", exc.message)
         return
-    if (config.server.host, config.server.port) != (server.gateway.config.server.host, server.gateway.config.server.port):
+    if (config.server.host, config.server.port) != (
+        server.gateway.config.server.host,
+        server.gateway.config.server.port,
+    ):
         log.warning("server.host/port changes need a restart; the rest of the new configuration applies now")
     server.gateway.reload(config)
 

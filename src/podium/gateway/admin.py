@@ -39,8 +39,15 @@ class KeyView(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, k: KeyRecord) -> KeyView:
         return cls(
-            id=k.id, name=k.name, prefix=k.prefix, scopes=k.scopes, models=k.models, tenant=k.tenant,
-            created_at=k.created_at, expires_at=k.expires_at, revoked_at=k.revoked_at,
+            id=k.id,
+            name=k.name,
+            prefix=k.prefix,
+            scopes=k.scopes,
+            models=k.models,
+            tenant=k.tenant,
+            created_at=k.created_at,
+            expires_at=k.expires_at,
+            revoked_at=k.revoked_at,
         )
 
 
@@ -61,7 +68,9 @@ def _admin(handler: AdminHandler) -> Callable[..., Awaitable[web.StreamResponse]
         try:
             key = gw.keys.authenticate(request.headers)
             if "admin" not in key.scopes:
-                raise PermissionDenied("This endpoint needs a key with the 'admin' scope.", code="admin_required")
+                raise PermissionDenied(
+                    "This endpoint needs a key with the 'admin' scope.", code="admin_required"
+                )
             status, payload = await handler(gw, request, key, *args)
         except PodiumError as exc:
             return error_response(exc, wire.error_body, request_id=request_id, started=started)
@@ -86,7 +95,9 @@ def _float(value: str | None, name: str) -> float | None:
     try:
         return float(value)
     except ValueError:
-        raise RequestError(f"Query parameter '{name}' must be a number (epoch seconds).", param=name) from None
+        raise RequestError(
+            f"Query parameter '{name}' must be a number (epoch seconds).", param=name
+        ) from None
 
 
 @_admin

@@ -86,7 +86,9 @@ class Gateway:
         task.add_done_callback(self._tasks.remove)
         log.info(
             "configuration reloaded: %d providers, %d deployments, %d routes",
-            len(config.providers), len(config.deployments), len(config.routes),
+            len(config.providers),
+            len(config.deployments),
+            len(config.routes),
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -137,7 +139,11 @@ class Gateway:
             if route is not None:
                 return await route(self, request)
             for method, prefix, param_route in self._prefix_routes:
-                if request.method == method and request.path.startswith(prefix) and len(request.path) > len(prefix):
+                if (
+                    request.method == method
+                    and request.path.startswith(prefix)
+                    and len(request.path) > len(prefix)
+                ):
                     return await param_route(self, request, request.path[len(prefix) :])
             return _not_routed(self, request)
         except (asyncio.CancelledError, ConnectionResetError, web.HTTPException):
@@ -146,7 +152,9 @@ class Gateway:
             # A bug, not a caller's or upstream's fault: log it whole, answer in the caller's format.
             log.exception("unhandled error on %s %s", request.method, request.path)
             error = PodiumError("Podium failed to handle this request; the error has been logged.")
-            return error_response(error, wire.error_body, request_id=new_request_id(), started=time.perf_counter())
+            return error_response(
+                error, wire.error_body, request_id=new_request_id(), started=time.perf_counter()
+            )
 
 
 def _not_routed(gw: Gateway, request: web.BaseRequest) -> web.Response:
@@ -172,7 +180,13 @@ def _build_record(
     cand = call.candidate
     if usage is None and collector is not None:
         usage = collector.usage
-    if usage is None and call.chat is not None and cand is not None and collector is not None and call.error is None:
+    if (
+        usage is None
+        and call.chat is not None
+        and cand is not None
+        and collector is not None
+        and call.error is None
+    ):
         # The upstream answered without usage: count locally, and say so on the record.
         usage = Usage(
             input_tokens=tokens.count_chat_prompt(call.chat),

@@ -31,6 +31,20 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_HASH_MEMO_LIMIT = 10_000
+_hash_memo: dict[str, str] = {}
+
+
+def _memo_hash(secret: str) -> str:
+    """``hash_secret`` for the request path: the few keys a server sees are hashed once, not per request."""
+    digest = _hash_memo.get(secret)
+    if digest is None:
+        if len(_hash_memo) >= _HASH_MEMO_LIMIT:  # a flood of random keys must not grow memory
+            _hash_memo.clear()
+        digest = _hash_memo[secret] = hash_secret(secret)
+    return digest
+
+
 def _secret(headers: CIMultiDictProxy[str]) -> str | None:
     auth = headers.get("Authorization")
     if auth:
@@ -81,7 +95,7 @@ class KeyCache:
             raise AuthenticationError(
                 "No API key: send it as 'Authorization: Bearer <key>' or in the 'x-api-key' header."
             )
-        key = self._by_hash.get(hash_secret(secret))
+        key = self._by_hash.get(_memo_hash(secret))
         if key is None:
             raise AuthenticationError("The API key is not valid.")
         if key.revoked_at is not None:

@@ -28,7 +28,10 @@ def _needs(request: ChatRequest) -> list[Capability]:
         needs.append("json_object")
     elif isinstance(request.response_format, JsonSchemaFormat):
         needs.append("json_schema")
-    if any(isinstance(m.content, tuple) and any(isinstance(p, ImagePart) for p in m.content) for m in request.messages):
+    if any(
+        isinstance(m.content, tuple) and any(isinstance(p, ImagePart) for p in m.content)
+        for m in request.messages
+    ):
         needs.append("vision")
     return needs
 
@@ -61,7 +64,8 @@ async def execute_chat(call: Call) -> Primed:
             first = await anext(stream)
         except StopAsyncIteration:
             last = UpstreamProtocolError(
-                f"Deployment '{cand.deployment}' ended its answer before it began.", deployment=cand.deployment
+                f"Deployment '{cand.deployment}' ended its answer before it began.",
+                deployment=cand.deployment,
             )
             continue
         except ProviderError as exc:

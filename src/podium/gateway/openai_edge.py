@@ -8,6 +8,7 @@ call that reached a model name leaves exactly one request record, submitted afte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
@@ -92,7 +93,10 @@ async def _complete(
         raise
     finally:
         gw.record(call, status=status, collector=collector)
-    headers = {"x-request-id": call.id, "x-podium-overhead-ms": overhead_header(call.started, call.upstream_wait)}
+    headers = {
+        "x-request-id": call.id,
+        "x-podium-overhead-ms": overhead_header(call.started, call.upstream_wait),
+    }
     return json_response(wire.encode_completion(collector.result(), model=call.chat.model), headers=headers)
 
 
@@ -147,26 +151,21 @@ async def _stream(
 
 
 async def _try_write(response: web.StreamResponse, data: bytes) -> None:
-    try:
+    with contextlib.suppress(ConnectionResetError):
         await response.write(data)
-    except ConnectionResetError:
-        pass
 
 
 async def _try_write_eof(response: web.StreamResponse) -> None:
-    try:
+    with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
-    except ConnectionResetError:
-        pass
 
 
 async def _close(stream: AsyncIterator[Event]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
-        try:
+        # The caller is gone; closing the upstream is best effort and must not mask the cancellation.
+        with contextlib.suppress(Exception):
             await aclose()
-        except Exception:  # noqa: BLE001, S110 - the caller is gone; closing is best effort
-            pass
 
 
 async def embeddings(gw: Gateway, request: web.BaseRequest) -> web.StreamResponse:
@@ -178,7 +177,14 @@ async def embeddings(gw: Gateway, request: web.BaseRequest) -> web.StreamRespons
         emb, encoding_format = wire.parse_embedding_request(body)
     except PodiumError as exc:
         return _fail(gw, exc, request_id, started)
-    call = Call(id=request_id, api="embeddings", headers=request.headers, principal=key, embedding=emb, started=started)
+    call = Call(
+        id=request_id,
+        api="embeddings",
+        headers=request.headers,
+        principal=key,
+        embedding=emb,
+        started=started,
+    )
     status = 200
     usage: Usage | None = None
     try:
@@ -196,7 +202,10 @@ async def embeddings(gw: Gateway, request: web.BaseRequest) -> web.StreamRespons
     finally:
         gw.record(call, status=status, usage=usage)
     payload = wire.encode_embedding_response(result, model=emb.model, encoding_format=encoding_format)
-    headers = {"x-request-id": request_id, "x-podium-overhead-ms": overhead_header(started, call.upstream_wait)}
+    headers = {
+        "x-request-id": request_id,
+        "x-podium-overhead-ms": overhead_header(started, call.upstream_wait),
+    }
     return json_response(payload, headers=headers)
 
 
@@ -225,7 +234,9 @@ async def retrieve_model(gw: Gateway, request: web.BaseRequest, model: str) -> w
     try:
         key = gw.keys.authenticate(request.headers)
         if not may_use(key, model) or gw.catalog.resolve(model) is None:
-            raise UnknownModel(f"The model '{model}' does not exist or this key may not use it.", param="model")
+            raise UnknownModel(
+                f"The model '{model}' does not exist or this key may not use it.", param="model"
+            )
     except PodiumError as exc:
         return _fail(gw, exc, request_id, started)
     return json_response(msgspec.json.encode(_Model(id=model)), headers={"x-request-id": request_id})

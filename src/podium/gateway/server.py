@@ -40,7 +40,9 @@ class RunningServer:
         await self.gateway.close()
 
 
-async def start_server(config: Config, storage: Storage, *, host: str | None = None, port: int | None = None) -> RunningServer:
+async def start_server(
+    config: Config, storage: Storage, *, host: str | None = None, port: int | None = None
+) -> RunningServer:
     """Serve ``config`` on ``host:port`` (the config's when not given; port 0 picks a free one)."""
     gateway = Gateway(config, storage)
     await gateway.start()

@@ -39,19 +39,20 @@ class Account:
     base_url: str
     session: aiohttp.ClientSession
     auth: str = "bearer"  # "bearer" | "api-key" | "none"
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     api_version: str | None = None  # Azure OpenAI
     azure: bool = False
     extra_headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(init=False, repr=False)  # built once; the secret never in repr
 
-    def headers(self) -> dict[str, str]:
+    def __post_init__(self) -> None:
         h = {"Content-Type": "application/json", **self.extra_headers}
         if self.api_key:
             if self.auth == "bearer":
                 h["Authorization"] = f"Bearer {self.api_key}"
             elif self.auth == "api-key":
                 h["api-key"] = self.api_key
-        return h
+        object.__setattr__(self, "headers", h)
 
     def url(self, operation: str, model: str) -> str:
         """``operation`` is ``chat/completions`` or ``embeddings``."""
@@ -82,7 +83,7 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def _client_timeout(timeouts: Timeouts, deadline: float | None) -> aiohttp.ClientTimeout:
+def _client_timeout(timeouts: Timeouts, deadline: float | None = None) -> aiohttp.ClientTimeout:
     total = timeouts.total
     if deadline is not None:
         total = min(total, deadline - time.monotonic())
@@ -102,7 +103,7 @@ class _Call:
         self, account: Account, url: str, body: bytes, timeout: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
         try:
-            resp = await account.session.post(url, data=body, headers=account.headers(), timeout=timeout)
+            resp = await account.session.post(url, data=body, headers=account.headers, timeout=timeout)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"Deployment '{self.deployment}' did not answer in time.", deployment=self.deployment
@@ -132,11 +133,13 @@ class _Call:
             return await resp.read()
         except TimeoutError:
             raise UpstreamTimeout(
-                f"Deployment '{self.deployment}' did not finish its answer in time.", deployment=self.deployment
+                f"Deployment '{self.deployment}' did not finish its answer in time.",
+                deployment=self.deployment,
             ) from None
         except aiohttp.ClientError as exc:
             raise UpstreamConnectionError(
-                f"Deployment '{self.deployment}' closed the connection mid-answer: {exc}", deployment=self.deployment
+                f"Deployment '{self.deployment}' closed the connection mid-answer: {exc}",
+                deployment=self.deployment,
             ) from None
 
 
@@ -149,12 +152,14 @@ class OpenAIChatModel:
         self.account = account
         self.timeouts = timeouts
         self._url = account.url("chat/completions", upstream_model)
+        self._timeout = _client_timeout(timeouts)
 
     async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[Event]:
         # Always ask for usage when streaming: accounting needs it even when the caller did not.
         body = wire.encode_chat_request(request, model=self.upstream_model, stream=request.stream)
         call = _Call(self.deployment)
-        resp = await call.open(self.account, self._url, body, _client_timeout(self.timeouts, deadline))
+        timeout = self._timeout if deadline is None else _client_timeout(self.timeouts, deadline)
+        resp = await call.open(self.account, self._url, body, timeout)
         try:
             if not request.stream:
                 for event in wire.completion_events(await call.read(resp), deployment=self.deployment):
@@ -224,4 +229,3 @@ class OpenAIEmbeddingModel:
                 deployment=self.deployment,
             )
         return EmbeddingResult(model=self.upstream_model, data=tuple(vectors), usage=usage)
-

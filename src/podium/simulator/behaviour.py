@@ -190,7 +190,7 @@ class Simulation:
         after_tool = last is not None and last.role == "tool"
         forced = request.tool_choice not in (None, "auto", "none")
         calls_tools = bool(request.tools) and request.tool_choice != "none"
-        if spec.mode == "echo":
+        if spec.mode in ("echo", "embed"):
             calls_tools = calls_tools and (not after_tool or forced)
         elif spec.mode in ("lorem", "json"):
             calls_tools = False

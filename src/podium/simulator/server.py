@@ -118,8 +118,8 @@ def _drop(request: web.Request) -> None:
 
 
 async def _until_client_leaves(request: web.Request) -> web.Response:
-    # Handler cancellation usually ends this on disconnect; polling covers runners that do not cancel.
-    # aiohttp offers no disconnect event to wait on, hence the poll.
+    # Our runner cancels the handler when the client leaves; aiohttp offers no disconnect event to
+    # wait on, so the poll covers runners (test servers) that do not cancel.
     while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
         await asyncio.sleep(_DISCONNECT_POLL_S)
     return web.Response(status=504)

@@ -20,7 +20,7 @@ from podium.storage.records import KeyRecord, RequestPage, RequestQuery, Request
 __all__ = ["KeyStore", "MetaStore", "RequestLog", "Storage", "StorageUnavailable"]
 
 
-class StorageUnavailable(PodiumError):  # noqa: N818 -- named like its siblings in podium.errors
+class StorageUnavailable(PodiumError):
     """The database cannot be opened or reached; the message names it (never with its password)."""
 
     status = 503

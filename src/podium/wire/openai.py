@@ -58,7 +58,7 @@ __all__ = [
 
 _json_decode = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
-_chat_decoder = msgspec.json.Decoder(w.WireChatRequest)
+_strict_chat_decoder = msgspec.json.Decoder(w.StrictWireChatRequest)
 _completion_decoder = msgspec.json.Decoder(w.WireCompletion)
 _chunk_decoder = msgspec.json.Decoder(w.WireChunk)
 _embedding_decoder = msgspec.json.Decoder(w.WireEmbeddingResponse)
@@ -95,12 +95,18 @@ def _validation_error(exc: msgspec.ValidationError) -> RequestError:
 
 def parse_chat_request(body: bytes) -> tuple[ChatRequest, bool]:
     """The canonical request and whether the caller asked for a usage chunk when streaming."""
-    obj = _decode_object(body)
+    extra: dict[str, Any] | None = None
     try:
-        wire = msgspec.convert(obj, w.WireChatRequest)
-    except msgspec.ValidationError as exc:
-        raise _validation_error(exc) from None
-    extra = {k: v for k, v in obj.items() if k not in w.KNOWN_CHAT_FIELDS} or None
+        # Fast path: one pass straight into the Struct, refusing unknown fields...
+        wire: w.WireChatRequest = _strict_chat_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        # ...and the slow path when there were some (kept as ``extra``) or the body is bad (named).
+        obj = _decode_object(body)
+        try:
+            wire = msgspec.convert(obj, w.WireChatRequest)
+        except msgspec.ValidationError as exc:
+            raise _validation_error(exc) from None
+        extra = {k: v for k, v in obj.items() if k not in w.KNOWN_CHAT_FIELDS} or None
     if not wire.messages:
         raise RequestError("`messages` must hold at least one message.", param="messages")
     include_usage = bool(wire.stream_options and wire.stream_options.include_usage)
@@ -197,7 +203,8 @@ def _message_to_canonical(m: w.WireMessage, i: int) -> Message:
         content=content,
         name=m.name,
         tool_calls=tuple(
-            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in m.tool_calls or ()
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+            for c in m.tool_calls or ()
         ),
         tool_call_id=m.tool_call_id,
     )
@@ -261,7 +268,9 @@ def _message_to_wire(m: Message) -> dict[str, Any]:
     return out
 
 
-def chat_request_body(req: ChatRequest, *, model: str, stream: bool, include_usage: bool = True) -> dict[str, Any]:
+def chat_request_body(
+    req: ChatRequest, *, model: str, stream: bool, include_usage: bool = True
+) -> dict[str, Any]:
     """The request as an OpenAI JSON object for ``model``; ``extra`` fields are passed through."""
     body: dict[str, Any] = {"model": model, "messages": [_message_to_wire(m) for m in req.messages]}
     if stream:
@@ -370,7 +379,10 @@ def completion_events(body: bytes, *, deployment: str | None = None) -> list[Eve
                 fn = tc.function or w.WireOutFunction()
                 events.append(
                     ToolCallDelta(
-                        call_index=k, id=tc.id or f"call_{k}", name=fn.name or "", arguments=fn.arguments or "",
+                        call_index=k,
+                        id=tc.id or f"call_{k}",
+                        name=fn.name or "",
+                        arguments=fn.arguments or "",
                         index=ch.index,
                     )
                 )
@@ -407,7 +419,9 @@ class ChunkDecoder:
             self._started = True
             events.append(
                 ResponseStart(
-                    id=chunk.id, model=chunk.model, created=chunk.created,
+                    id=chunk.id,
+                    model=chunk.model,
+                    created=chunk.created,
                     system_fingerprint=chunk.system_fingerprint,
                 )
             )
@@ -560,8 +574,12 @@ class ChunkEncoder:
 
     def _frame(self, choices: list[_OutChunkChoice], usage: _OutUsage | None = None) -> bytes:
         chunk = _OutChunk(
-            id=self._id, created=self._created, model=self._model, choices=choices,
-            system_fingerprint=self._fingerprint, usage=usage,
+            id=self._id,
+            created=self._created,
+            model=self._model,
+            choices=choices,
+            system_fingerprint=self._fingerprint,
+            usage=usage,
         )
         return b"data: " + _encode(chunk) + b"\n\n"
 
@@ -649,14 +667,20 @@ def _logprobs(parts: tuple[msgspec.Raw, ...]) -> Any:
 
 def _out_choice(c: Choice) -> _OutChoice:
     tool_calls = (
-        [{"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}} for t in c.tool_calls]
+        [
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}
+            for t in c.tool_calls
+        ]
         if c.tool_calls
         else None
     )
     return _OutChoice(
         index=c.index,
         message=_OutMessage(
-            role="assistant", content=c.text, refusal=c.refusal, tool_calls=tool_calls,
+            role="assistant",
+            content=c.text,
+            refusal=c.refusal,
+            tool_calls=tool_calls,
             reasoning_content=c.reasoning,
         ),
         finish_reason=c.finish_reason,
@@ -666,8 +690,12 @@ def _out_choice(c: Choice) -> _OutChoice:
 
 def encode_completion(c: Completion, *, model: str) -> bytes:
     out = _OutCompletion(
-        id=c.id, created=c.created, model=model, choices=[_out_choice(ch) for ch in c.choices],
-        usage=_out_usage(c.usage) if c.usage else None, system_fingerprint=c.system_fingerprint,
+        id=c.id,
+        created=c.created,
+        model=model,
+        choices=[_out_choice(ch) for ch in c.choices],
+        usage=_out_usage(c.usage) if c.usage else None,
+        system_fingerprint=c.system_fingerprint,
     )
     return _encode(out)
 
@@ -696,7 +724,9 @@ def encode_embedding_response(result: EmbeddingResult, *, model: str, encoding_f
     return _encode(
         {
             "object": "list",
-            "data": [{"object": "embedding", "index": e.index, "embedding": convert(e.vector)} for e in result.data],
+            "data": [
+                {"object": "embedding", "index": e.index, "embedding": convert(e.vector)} for e in result.data
+            ],
             "model": model,
             "usage": {"prompt_tokens": result.usage.input_tokens, "total_tokens": result.usage.input_tokens},
         }
@@ -705,4 +735,6 @@ def encode_embedding_response(result: EmbeddingResult, *, model: str, encoding_f
 
 def error_body(err: PodiumError) -> bytes:
     """OpenAI's error JSON: ``{"error": {"message", "type", "param", "code"}}``."""
-    return _encode({"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}})
+    return _encode(
+        {"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}}
+    )

@@ -12,6 +12,7 @@ import msgspec
 
 __all__ = [
     "KNOWN_CHAT_FIELDS",
+    "StrictWireChatRequest",
     "WireChatRequest",
     "WireChunk",
     "WireCompletion",
@@ -135,6 +136,10 @@ class WireChatRequest(_In):
 
 
 KNOWN_CHAT_FIELDS = frozenset(WireChatRequest.__struct_fields__)
+
+
+class StrictWireChatRequest(WireChatRequest, forbid_unknown_fields=True):
+    """The same request, refusing unknown top-level fields: the fast path when there are none."""
 
 
 class WireEmbeddingRequest(_In):
