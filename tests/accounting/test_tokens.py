@@ -117,7 +117,7 @@ def test_matches_tiktoken_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(openai_public, "load_tiktoken_bpe", lambda *args, **kwargs: {})
     for name in ("cl100k_base", "o200k_base"):
         spec = getattr(openai_public, name)()
-        pattern, special = tokens._SPECS[name]  # type: ignore[index]
+        pattern, special = tokens._SPECS[name]
         assert (pattern, special) == (spec["pat_str"], spec["special_tokens"]), name
 
 

@@ -23,7 +23,7 @@ KEYWORDS = {
     "$schema", "$ref", "$defs", "title", "description", "default",
     "type", "properties", "required", "additionalProperties", "anyOf", "enum", "items",
 }  # fmt: skip
-TYPES = {
+TYPES: dict[str, type | tuple[type, ...]] = {
     "object": dict,
     "array": list,
     "string": str,

@@ -601,8 +601,9 @@ def parse_config(text: str, *, source: str = "<config>", environ: Mapping[str, s
     """
     problems: list[ConfigProblem] = []
     data = _parse_yaml(text, source, problems)
+    before = len(problems)
     data = _interpolate(data, "", environ, problems)
-    unresolved = {p.path for p in problems}  # an unset variable read as "": say only that it is unset
+    unresolved = {p.path for p in problems[before:]}  # an unset variable read as "": say only that
     config, names = _build(data, problems)
     problems += [p for p in _check(config, names) if p.path not in unresolved]
     if problems:

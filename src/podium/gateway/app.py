@@ -21,7 +21,7 @@ from podium.gateway.call import Call
 from podium.gateway.catalog import Catalog
 from podium.gateway.executor import execute_chat, execute_embeddings
 from podium.gateway.http_io import error_response, json_response, new_request_id
-from podium.gateway.pipeline import Handler, compose
+from podium.gateway.pipeline import Handler, Step, compose
 from podium.gateway.steps import authorize_model, resolve_model
 from podium.providers.http import ClientPool
 from podium.storage.base import Storage
@@ -75,8 +75,12 @@ class Gateway:
         catalog = Catalog(config, self.pool)
         self.config = config
         self.catalog = catalog
-        self.chat: Handler = compose([authorize_model, resolve_model(catalog)], execute_chat)
-        self.embeddings: Handler = compose([authorize_model, resolve_model(catalog)], execute_embeddings)
+        self.chat: Handler = compose(self._steps(catalog, "chat"), execute_chat)
+        self.embeddings: Handler = compose(self._steps(catalog, "embeddings"), execute_embeddings)
+
+    def _steps(self, catalog: Catalog, api: str) -> list[Step]:
+        """The request path before the executor, in order: the one place that order is written down."""
+        return [authorize_model, resolve_model(catalog)]
 
     def reload(self, config: Config) -> None:
         self._apply(config)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from podium.config.model import Config, Deployment, Price
 from podium.providers.base import ChatModel, EmbeddingModel
 from podium.providers.http import ClientPool
-from podium.providers.openai import Account, OpenAIChatModel, OpenAIEmbeddingModel
 from podium.providers.presets import PRESETS
+from podium.providers.registry import ProviderContext, build_models
 
 __all__ = ["Candidate", "Catalog", "Target"]
 
@@ -50,13 +50,12 @@ class Catalog:
         from podium.accounting.pricing import PriceBook
 
         self.config = config
-        self._pool = pool
         self._prices = PriceBook()
-        self._accounts: dict[str, Account] = {}
+        self.session_keys: set[tuple[str, int]] = set()
+        self._providers = ProviderContext(pool=pool, accounts={}, session_keys=self.session_keys)
         self._deployments: dict[str, Candidate] = {}
         self._wildcards: list[tuple[str, str]] = []  # (prefix, deployment name), longest prefix first
         self._wild_cache: dict[str, Target | None] = {}
-        self.session_keys: set[tuple[str, int]] = set()
         for name, dep in config.deployments.items():
             if dep.model == "*" and name.endswith("/*"):
                 self._wildcards.append((name[:-1], name))
@@ -70,43 +69,9 @@ class Catalog:
             cands = tuple(self._resolve_deployment(d) for d in (*route.deployments, *route.fallbacks))
             self._targets[name] = Target(model=name, route=name, candidates=tuple(c for c in cands if c))
 
-    def _account(self, name: str) -> Account:
-        account = self._accounts.get(name)
-        if account is None:
-            p = self.config.providers[name]
-            preset = PRESETS[p.type]
-            base_url = (p.base_url or preset.base_url or "").rstrip("/")
-            self.session_keys.add((base_url, p.max_connections))
-            account = Account(
-                name=name,
-                base_url=base_url,
-                session=self._pool.session(base_url, max_connections=p.max_connections),
-                auth=preset.auth if p.api_key else "none",
-                api_key=p.api_key,
-                api_version=p.api_version,
-                azure=p.type == "azure",
-                extra_headers=dict(p.headers),
-            )
-            self._accounts[name] = account
-        return account
-
     def _candidate(self, name: str, dep: Deployment, upstream_model: str) -> Candidate:
         provider = self.config.providers[dep.provider]
-        chat: ChatModel
-        embeddings: EmbeddingModel
-        if PRESETS[provider.type].wire == "simulated":
-            from podium.simulator.model import SimulatedChatModel, SimulatedEmbeddingModel
-
-            chat = SimulatedChatModel(upstream_model)
-            embeddings = SimulatedEmbeddingModel(upstream_model)
-        else:
-            account = self._account(dep.provider)
-            chat = OpenAIChatModel(
-                deployment=name, upstream_model=upstream_model, account=account, timeouts=dep.timeouts
-            )
-            embeddings = OpenAIEmbeddingModel(
-                deployment=name, upstream_model=upstream_model, account=account, timeouts=dep.timeouts
-            )
+        models = build_models(self._providers, dep.provider, provider, name, dep, upstream_model)
         return Candidate(
             deployment=name,
             provider=dep.provider,
@@ -115,8 +80,8 @@ class Catalog:
             config=dep,
             region=dep.region or provider.region,
             price=self._prices.price_for(name, dep, upstream_model),
-            chat=chat,
-            embeddings=embeddings,
+            chat=models.chat,
+            embeddings=models.embeddings,
         )
 
     def _resolve_deployment(self, name: str) -> Candidate | None:
