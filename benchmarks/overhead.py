@@ -188,7 +188,7 @@ class Bench:
             port=gw_port,
             cpu=self.pin.gateway,
         )
-        idle_cpu = self._idle_cpu(podium.proc.pid, 1.0)
+        idle_cpu = self._idle_cpu(podium.proc.pid, 2.0)
         pod: dict[str, Any] = {
             "ready_s": podium.ready_s,
             "rss_idle_mb": group_rss_mb(podium.proc.pid),
@@ -267,6 +267,7 @@ class Bench:
             "gw_core_busy_pct": 100 * gw_busy / gw_total,
             "gw_core_foreign_pct": max(0.0, 100 * (gw_busy - gw_s * tck) / gw_total),
             "load_core_busy_pct": 100 * ld_busy / ld_total,
+            "upstream_cpu_s": up_s,
             "upstream_cpu_us_per_req": up_s * 1e6 / n,
         }
 

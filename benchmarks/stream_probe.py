@@ -4,6 +4,11 @@
 keep-alive connections, each sending streaming chat requests one after another, over raw asyncio
 streams with httptools' response parser (which undoes chunked encoding), so the client adds little
 and adds the same to the direct and the Podium run. Prints one ``RESULT {json}`` line.
+
+Two "first" figures: the first ``data:`` event of any kind, and the first event carrying answer text
+(``"content":"`` followed by something). Upstreams usually open with a role-only event whose content
+is empty; a gateway that re-encodes events may fold it into the first text event, which moves the
+first event but not the first token.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -20,6 +26,8 @@ import httptools
 
 from benchmarks.loadgen import chat_body, percentile
 
+_TEXT = re.compile(rb'"content":\s*"[^"]')
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamResult:
@@ -27,6 +35,8 @@ class StreamResult:
     errors: int
     first_p50_ms: float
     first_p99_ms: float
+    token_p50_ms: float
+    token_p99_ms: float
     done_p50_ms: float
     done_p99_ms: float
     events: int
@@ -50,6 +60,7 @@ class _Response:
     def __init__(self) -> None:
         self.body = bytearray()
         self.first: float | None = None
+        self.token: float | None = None
         self.complete: float | None = None
         self.close = False
 
@@ -61,6 +72,8 @@ class _Response:
         self.body += body
         if self.first is None and b"data:" in self.body:
             self.first = time.perf_counter()
+        if self.token is None and _TEXT.search(self.body):
+            self.token = time.perf_counter()
 
     def on_message_complete(self) -> None:
         self.complete = time.perf_counter()
@@ -68,8 +81,8 @@ class _Response:
 
 async def one(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> tuple[float, float, int, bool]:
-    """Sends one streaming request; returns (ms to first event, ms to the end, events, closing)."""
+) -> tuple[float, float, float, int, bool]:
+    """Sends one streaming request; returns ms to the first event, to the first text, to the end; events; closing."""
     response = _Response()
     parser = httptools.HttpResponseParser(response)
     t0 = time.perf_counter()
@@ -86,7 +99,9 @@ async def one(
     if not events or events[-1].strip() != b"data: [DONE]":
         raise ProbeError("the stream did not end with data: [DONE]")
     assert response.first is not None
-    return (response.first - t0) * 1000, (response.complete - t0) * 1000, len(events), response.close
+    token = response.token if response.token is not None else response.complete
+    ms = [(t - t0) * 1000 for t in (response.first, token, response.complete)]
+    return ms[0], ms[1], ms[2], len(events), response.close
 
 
 async def probe(url: str, key: str, model: str, concurrency: int, seconds: float) -> StreamResult:
@@ -98,6 +113,7 @@ async def probe(url: str, key: str, model: str, concurrency: int, seconds: float
         f"Accept: text/event-stream\r\nAuthorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     firsts: list[float] = []
+    tokens: list[float] = []
     dones: list[float] = []
     events: list[int] = []
     errors: list[str] = []
@@ -109,7 +125,7 @@ async def probe(url: str, key: str, model: str, concurrency: int, seconds: float
             try:
                 if conn is None:
                     conn = await asyncio.open_connection(host, port)
-                first, done, n, closing = await one(*conn, request)
+                first, token, done, n, closing = await one(*conn, request)
             except (ProbeError, OSError, httptools.HttpParserError) as exc:
                 errors.append(repr(exc)[:300])
                 if conn is not None:
@@ -118,6 +134,7 @@ async def probe(url: str, key: str, model: str, concurrency: int, seconds: float
                 await asyncio.sleep(0.01)
                 continue
             firsts.append(first)
+            tokens.append(token)
             dones.append(done)
             events.append(n)
             if closing:
@@ -128,12 +145,15 @@ async def probe(url: str, key: str, model: str, concurrency: int, seconds: float
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     firsts.sort()
+    tokens.sort()
     dones.sort()
     return StreamResult(
         requests=len(firsts),
         errors=len(errors),
         first_p50_ms=percentile(firsts, 50),
         first_p99_ms=percentile(firsts, 99),
+        token_p50_ms=percentile(tokens, 50),
+        token_p99_ms=percentile(tokens, 99),
         done_p50_ms=percentile(dones, 50),
         done_p99_ms=percentile(dones, 99),
         events=min(events, default=0),

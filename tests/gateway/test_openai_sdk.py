@@ -209,3 +209,22 @@ def test_one_record_per_request_with_cost(gateway: GatewayThread) -> None:
     for r in records:
         assert r.deployment == "sim/*" and r.upstream_model == "echo" and r.status == 200 and not r.streamed
         assert r.cost_usd > 0 and r.latency_ms > 0 and r.attempts == 1
+
+
+def test_missing_upstream_usage_is_counted_locally(gateway: GatewayThread) -> None:
+    """When the upstream reports no usage, the record carries locally counted tokens, marked estimated."""
+    with client(gateway) as c:
+        reply = c.chat.completions.create(
+            model="sim/echo?usage=false", messages=[{"role": "user", "content": "count these few words"}]
+        )
+        list(c.chat.completions.create(
+            model="sim/echo?usage=false", messages=[{"role": "user", "content": "and these"}], stream=True
+        ))
+    assert reply.usage is None
+    records = gateway.wait_records(2)
+    assert len(records) == 2
+    for r in records:
+        assert r.tokens_estimated and r.input_tokens > 0 and r.output_tokens > 0
+    plain = next(r for r in records if not r.streamed)
+    # "count these few words" is 4 tokens in o200k; the prompt adds OpenAI's per-message overhead
+    assert plain.output_tokens == 4 and plain.input_tokens >= 4

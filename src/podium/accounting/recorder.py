@@ -2,7 +2,7 @@
 
 The request path only appends a *builder* (a closure) to an in-memory buffer: turning a finished call
 into a record — counting tokens the upstream did not report, pricing — happens here, after the
-response has gone, and a batch is written in one transaction. A failing database keeps the records
+response has gone, in a worker thread, and a batch is written in one transaction. A failing database keeps the records
 buffered (bounded) and retries; shutdown flushes what is left.
 """
 
@@ -77,7 +77,10 @@ class Recorder:
 
     async def flush(self) -> bool:
         """Write everything buffered; ``False`` if the store failed (the records stay buffered)."""
-        self._build_pending()
+        if self._pending:
+            # Building may count tokens locally, and the first count loads a tokenizer (about a
+            # second): a worker thread keeps that off the event loop.
+            await asyncio.to_thread(self._build_pending)
         while self._built:
             batch = self._built[: self._batch_size]
             try:

@@ -104,7 +104,7 @@ class Gateway:
         wire.parse_embedding_request(b'{"model":"w","input":"w"}')
         for model in self.catalog.public_models()[:1]:
             self.catalog.resolve(model)
-        from podium.accounting import pricing, tokens  # noqa: F401 - imported for their side effect
+        from podium.accounting import pricing  # noqa: F401 - loads the price table now
 
     async def start(self) -> None:
         self._warm_up()

@@ -211,8 +211,9 @@ class Simulation:
                 output_tokens += self._tool_calls(events, tools, source, index)
             else:
                 output_tokens += self._text(events, request, source, index)
-        input_tokens = sum(_message_tokens(m) for m in request.messages)
-        events.append(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+        if self.spec.usage:
+            input_tokens = sum(_message_tokens(m) for m in request.messages)
+            events.append(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
         return events
 
     @staticmethod

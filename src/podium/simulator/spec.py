@@ -42,6 +42,7 @@ class SimSpec:
     words: int = 50
     dims: int = 256
     chunk_words: int = 1
+    usage: bool = True  # false: answers carry no usage, like many self-hosted servers
 
     @property
     def failure_status(self) -> int | None:
@@ -114,6 +115,7 @@ OPTIONS: dict[str, Callable[[str, str], Any]] = {
     "disconnect_after": lambda n, r: _int(n, r, 0),
     "seed": lambda n, r: _int(n, r, -(2**63)),
     "words": lambda n, r: _int(n, r, 0, 100_000),
+    "usage": _bool,
     "dims": lambda n, r: _int(n, r, 1, 65_536),
     "chunk_words": lambda n, r: _int(n, r, 1),
 }
