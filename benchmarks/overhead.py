@@ -119,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (NotReady, RuntimeError, OSError) as exc:
         print(f"\nbenchmark failed: {exc}", file=sys.stderr)
+        log = workdir / "logs" / "podium.log"
+        if isinstance(exc, NotReady) and log.exists():
+            tail = log.read_text(errors="replace").splitlines()[-20:]
+            print("last lines of the gateway's log:\n  " + "\n  ".join(tail), file=sys.stderr)
         return 1
     finally:
         procs.stop_all()

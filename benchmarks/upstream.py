@@ -10,7 +10,8 @@ chunk when ``stream_options.include_usage``) and ``data: [DONE]``. The model nam
 so one upstream serves every point behind a gateway that forwards names unchanged:
 
 - ``-d<N>``: wait N ms before the answer (or its first event): ``fake-gpt-d50``;
-- ``-c<N>``: wait N ms between SSE events: ``fake-gpt-c5``.
+- ``-c<N>``: wait N ms between SSE events: ``fake-gpt-c5`` (usage and ``[DONE]`` follow the finish
+  event at once, as OpenAI sends them).
 
 ``GET /health`` and ``GET /v1/models`` answer too; anything else is a 404.
 """
@@ -131,7 +132,9 @@ _PIECES_JS = [msgspec.json.encode(p).decode() for p in _pieces()]
 def stream_events(
     rid: str, created: int, model_js: str, prompt_tokens: int, include_usage: bool
 ) -> list[bytes]:
-    """Each SSE event already framed as one HTTP chunk; the last one ends the body."""
+    """Each SSE event framed as one HTTP chunk. The last item — usage (if asked), [DONE] and the end of
+    the body — goes out together with the finish event, as OpenAI sends them: only the events before
+    it are paced, so a gateway that always asks for usage is not charged an extra interval."""
     head = (
         f'data: {{"id":"{rid}","object":"chat.completion.chunk","created":{created},"model":{model_js},'
         '"system_fingerprint":"fp_bench01","choices":'
@@ -140,11 +143,11 @@ def stream_events(
     events = [head + '[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},' + tail]
     events += [head + f'[{{"index":0,"delta":{{"content":{p}}},' + tail for p in _PIECES_JS]
     events.append(head + '[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\n\n')
+    end = ["data: [DONE]\n\n"]
     if include_usage:
-        events.append(head + f'[],"usage":{usage_json(prompt_tokens, len(ANSWER_WORDS))}}}\n\n')
-    events.append("data: [DONE]\n\n")
-    framed = [b"%x\r\n%s\r\n" % (len(e), e.encode()) for e in events]
-    framed[-1] += b"0\r\n\r\n"
+        end.insert(0, head + f'[],"usage":{usage_json(prompt_tokens, len(ANSWER_WORDS))}}}\n\n')
+    framed = [b"%x\r\n%s\r\n" % (len(e), e.encode()) for e in events + end]
+    framed[len(events) - 1 :] = [b"".join(framed[len(events) - 1 :]) + b"0\r\n\r\n"]
     return framed
 
 

@@ -1,26 +1,23 @@
-"""The admin API under ``/admin/``: request log and API keys. Every route needs a key with ``admin`` scope."""
+"""The admin API under ``/admin/``: the request log and API keys. Each route declares its permission."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from aiohttp import web
 
 from podium import keys as key_service
-from podium.errors import NotFound, PermissionDenied, PodiumError, RequestError
-from podium.gateway.http_io import error_response, json_response, new_request_id, read_json_body
+from podium.errors import NotFound, RequestError
+from podium.gateway.http_io import read_json_body
+from podium.gateway.permissions import admin_route, query_float, query_int
+from podium.gateway.router import Route
 from podium.storage.records import KeyRecord, RequestQuery
-from podium.wire import openai as wire
 
 if TYPE_CHECKING:
     from podium.gateway.app import Gateway
 
-__all__ = ["create_key", "list_keys", "list_requests", "revoke_key"]
-
-_encode = msgspec.json.Encoder().encode
+__all__ = ["ROUTES", "KeyView", "create_key", "list_keys", "list_requests", "revoke_key"]
 
 
 class KeyView(msgspec.Struct, frozen=True):
@@ -58,53 +55,11 @@ class NewKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     expires_in: str | None = None  # a duration: "30d", "12h"
 
 
-AdminHandler = Callable[..., Awaitable[tuple[int, Any]]]
-
-
-def _admin(handler: AdminHandler) -> Callable[..., Awaitable[web.StreamResponse]]:
-    async def route(gw: Gateway, request: web.BaseRequest, *args: str) -> web.StreamResponse:
-        started = time.perf_counter()
-        request_id = new_request_id()
-        try:
-            key = gw.keys.authenticate(request.headers)
-            if "admin" not in key.scopes:
-                raise PermissionDenied(
-                    "This endpoint needs a key with the 'admin' scope.", code="admin_required"
-                )
-            status, payload = await handler(gw, request, key, *args)
-        except PodiumError as exc:
-            return error_response(exc, wire.error_body, request_id=request_id, started=started)
-        return json_response(_encode(payload), status=status, headers={"x-request-id": request_id})
-
-    route.__name__ = handler.__name__
-    return route
-
-
-def _int(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise RequestError(f"Query parameter '{name}' must be an integer.", param=name) from None
-
-
-def _float(value: str | None, name: str) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise RequestError(
-            f"Query parameter '{name}' must be a number (epoch seconds).", param=name
-        ) from None
-
-
-@_admin
+@admin_route("requests:read")
 async def list_requests(gw: Gateway, request: web.BaseRequest, key: KeyRecord) -> tuple[int, Any]:
     """``GET /admin/requests?key_id=&model=&deployment=&status=&errors=1&since=&until=&limit=&cursor=``"""
     q = request.query
-    limit = _int(q.get("limit"), "limit") or 50
+    limit = query_int(request, "limit") or 50
     if not 1 <= limit <= 1000:
         raise RequestError("'limit' must be between 1 and 1000.", param="limit")
     page = await gw.storage.requests.query(
@@ -112,10 +67,10 @@ async def list_requests(gw: Gateway, request: web.BaseRequest, key: KeyRecord) -
             key_id=q.get("key_id") or None,
             model=q.get("model") or None,
             deployment=q.get("deployment") or None,
-            status=_int(q.get("status"), "status"),
+            status=query_int(request, "status"),
             errors_only=q.get("errors") in ("1", "true"),
-            since=_float(q.get("since"), "since"),
-            until=_float(q.get("until"), "until"),
+            since=query_float(request, "since"),
+            until=query_float(request, "until"),
             limit=limit,
             cursor=q.get("cursor") or None,
         )
@@ -123,14 +78,14 @@ async def list_requests(gw: Gateway, request: web.BaseRequest, key: KeyRecord) -
     return 200, {"object": "list", "data": page.items, "next_cursor": page.next_cursor}
 
 
-@_admin
+@admin_route("keys:read")
 async def list_keys(gw: Gateway, request: web.BaseRequest, key: KeyRecord) -> tuple[int, Any]:
     include_revoked = request.query.get("include_revoked") in ("1", "true")
     keys = await gw.storage.keys.list(include_revoked=include_revoked)
     return 200, {"object": "list", "data": [KeyView.of(k) for k in keys]}
 
 
-@_admin
+@admin_route("keys:write")
 async def create_key(gw: Gateway, request: web.BaseRequest, key: KeyRecord) -> tuple[int, Any]:
     body = await read_json_body(request, gw.config.server.max_body_bytes)
     try:
@@ -148,10 +103,20 @@ async def create_key(gw: Gateway, request: web.BaseRequest, key: KeyRecord) -> t
     return 201, {"key": secret, **msgspec.structs.asdict(KeyView.of(record))}
 
 
-@_admin
-async def revoke_key(gw: Gateway, request: web.BaseRequest, key: KeyRecord, key_id: str) -> tuple[int, Any]:
+@admin_route("keys:write")
+async def revoke_key(
+    gw: Gateway, request: web.BaseRequest, key: KeyRecord, *, key_id: str
+) -> tuple[int, Any]:
     record = await key_service.revoke_key(gw.storage, key_id)
     if record is None:
         raise NotFound(f"No key with id '{key_id}'.")
     gw.keys.add(record)
     return 200, KeyView.of(record)
+
+
+ROUTES = [
+    Route("GET", "/admin/requests", list_requests),
+    Route("GET", "/admin/keys", list_keys),
+    Route("POST", "/admin/keys", create_key),
+    Route("DELETE", "/admin/keys/{key_id}", revoke_key),
+]

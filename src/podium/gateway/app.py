@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
@@ -22,6 +21,7 @@ from podium.gateway.catalog import Catalog
 from podium.gateway.executor import execute_chat, execute_embeddings
 from podium.gateway.http_io import error_response, json_response, new_request_id
 from podium.gateway.pipeline import Handler, Step, compose
+from podium.gateway.router import Route, Router
 from podium.gateway.steps import authorize_model, resolve_model
 from podium.providers.http import ClientPool
 from podium.storage.base import Storage
@@ -31,9 +31,6 @@ from podium.wire import openai as wire
 __all__ = ["Gateway"]
 
 log = logging.getLogger("podium.gateway")
-
-Route = Callable[["Gateway", web.BaseRequest], Awaitable[web.StreamResponse]]
-ParamRoute = Callable[["Gateway", web.BaseRequest, str], Awaitable[web.StreamResponse]]
 
 
 class Gateway:
@@ -49,24 +46,7 @@ class Gateway:
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._apply(config)
-        self._routes: dict[tuple[str, str], Route] = {
-            ("POST", "/v1/chat/completions"): openai_edge.chat_completions,
-            ("POST", "/chat/completions"): openai_edge.chat_completions,
-            ("POST", "/v1/embeddings"): openai_edge.embeddings,
-            ("POST", "/embeddings"): openai_edge.embeddings,
-            ("GET", "/v1/models"): openai_edge.list_models,
-            ("GET", "/models"): openai_edge.list_models,
-            ("GET", "/healthz"): _healthz,
-            ("GET", "/readyz"): _readyz,
-            ("GET", "/admin/requests"): admin.list_requests,
-            ("GET", "/admin/keys"): admin.list_keys,
-            ("POST", "/admin/keys"): admin.create_key,
-        }
-        self._prefix_routes: list[tuple[str, str, ParamRoute]] = [
-            ("GET", "/v1/models/", openai_edge.retrieve_model),
-            ("DELETE", "/admin/keys/", admin.revoke_key),
-        ]
-        self._known_paths = {path for _, path in self._routes} | {p for _, p, _ in self._prefix_routes}
+        self.router = Router([*openai_edge.ROUTES, *ROUTES, *admin.ROUTES])
 
     # ------------------------------------------------------------------ configuration
 
@@ -139,17 +119,8 @@ class Gateway:
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
-            route = self._routes.get((request.method, request.path))
-            if route is not None:
-                return await route(self, request)
-            for method, prefix, param_route in self._prefix_routes:
-                if (
-                    request.method == method
-                    and request.path.startswith(prefix)
-                    and len(request.path) > len(prefix)
-                ):
-                    return await param_route(self, request, request.path[len(prefix) :])
-            return _not_routed(self, request)
+            response = await self.router.dispatch(self, request)
+            return response if response is not None else self._not_routed(request)
         except (asyncio.CancelledError, ConnectionResetError, web.HTTPException):
             raise
         except Exception:
@@ -160,14 +131,15 @@ class Gateway:
                 error, wire.error_body, request_id=new_request_id(), started=time.perf_counter()
             )
 
-
-def _not_routed(gw: Gateway, request: web.BaseRequest) -> web.Response:
-    path = request.path
-    if path in gw._known_paths or any(path.startswith(p) for _, p, _ in gw._prefix_routes if path != p):
-        error: PodiumError = MethodNotAllowed(f"Method {request.method} is not allowed on {path}.")
-    else:
-        error = NotFound(f"No such endpoint: {request.method} {path}.", code="unknown_url")
-    return error_response(error, wire.error_body, request_id=new_request_id(), started=time.perf_counter())
+    def _not_routed(self, request: web.BaseRequest) -> web.Response:
+        error: PodiumError
+        if self.router.knows_path(request.path):
+            error = MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}.")
+        else:
+            error = NotFound(f"No such endpoint: {request.method} {request.path}.", code="unknown_url")
+        return error_response(
+            error, wire.error_body, request_id=new_request_id(), started=time.perf_counter()
+        )
 
 
 def _build_record(
@@ -237,3 +209,6 @@ async def _readyz(gw: Gateway, request: web.BaseRequest) -> web.StreamResponse:
     ok = not gw.draining and not stale
     body = msgspec.json.encode({"status": "ready" if ok else "not_ready", "checks": checks})
     return json_response(body, status=200 if ok else 503)
+
+
+ROUTES = [Route("GET", "/healthz", _healthz), Route("GET", "/readyz", _readyz)]

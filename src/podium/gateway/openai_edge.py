@@ -28,12 +28,13 @@ from podium.gateway.http_io import (
     overhead_header,
     read_json_body,
 )
+from podium.gateway.router import Route
 from podium.wire import openai as wire
 
 if TYPE_CHECKING:
     from podium.gateway.app import Gateway
 
-__all__ = ["chat_completions", "embeddings", "list_models", "retrieve_model"]
+__all__ = ["ROUTES", "chat_completions", "embeddings", "list_models", "retrieve_model"]
 
 _SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -228,7 +229,7 @@ async def list_models(gw: Gateway, request: web.BaseRequest) -> web.StreamRespon
     return json_response(body, headers={"x-request-id": request_id})
 
 
-async def retrieve_model(gw: Gateway, request: web.BaseRequest, model: str) -> web.StreamResponse:
+async def retrieve_model(gw: Gateway, request: web.BaseRequest, *, model: str) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = new_request_id()
     try:
@@ -240,3 +241,14 @@ async def retrieve_model(gw: Gateway, request: web.BaseRequest, model: str) -> w
     except PodiumError as exc:
         return _fail(gw, exc, request_id, started)
     return json_response(msgspec.json.encode(_Model(id=model)), headers={"x-request-id": request_id})
+
+
+ROUTES = [
+    Route("POST", "/v1/chat/completions", chat_completions),
+    Route("POST", "/chat/completions", chat_completions),
+    Route("POST", "/v1/embeddings", embeddings),
+    Route("POST", "/embeddings", embeddings),
+    Route("GET", "/v1/models", list_models),
+    Route("GET", "/models", list_models),
+    Route("GET", "/v1/models/{model...}", retrieve_model),
+]
