@@ -24,6 +24,7 @@ __all__ = [
     "ProviderType",
     "Route",
     "ServerSettings",
+    "StateSettings",
     "StorageSettings",
     "Timeouts",
 ]
@@ -189,11 +190,30 @@ class StorageSettings(_Section, frozen=True):
     flush_batch_size: Annotated[int, Meta(description="The most request records written in one batch.")] = 500
 
 
+class StateSettings(_Section, frozen=True):
+    """Fast state shared by replicas: rate-limit counters, caches, circuit breakers, live statistics.
+
+    Without ``redis_url`` it lives in this process (right for one replica).
+    """
+
+    redis_url: Annotated[
+        str | None,
+        Meta(description="redis://host:6379/0 (or rediss://) shared by every replica; empty: in process."),
+    ] = None
+    on_unavailable: Annotated[
+        Literal["open", "closed"],
+        Meta(
+            description="When Redis cannot be reached: 'open' admits requests (limits unenforced), 'closed' refuses them."
+        ),
+    ] = "open"
+
+
 class Config(_Section, frozen=True):
     """A whole ``podium.yaml``: every section is optional."""
 
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
+    state: StateSettings = StateSettings()
     providers: Annotated[dict[str, Provider], Meta(description="Accounts at providers, by name.")] = {}
     deployments: Annotated[
         dict[str, Deployment], Meta(description='Models at providers, by name ("openai/*" for a wildcard).')
