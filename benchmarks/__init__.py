@@ -9,5 +9,6 @@ Run ``python -m benchmarks.overhead --help``. The modules:
 - :mod:`benchmarks.procs` — pinned process groups, CPU ticks and RSS from ``/proc``, cleanup;
 - :mod:`benchmarks.target` — the Podium under test: its generated config, key and process;
 - :mod:`benchmarks.report` — tables, targets and the JSON results file;
+- :mod:`benchmarks.profile` — where the gateway's time goes, from a py-spy recording (``--profile``);
 - :mod:`benchmarks.shared_harness_config` — a podium.yaml for the independent harness in shared/bench.
 """

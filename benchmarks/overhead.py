@@ -34,9 +34,11 @@ from benchmarks.procs import (
     core_ticks,
     free_port,
     group_cpu_seconds,
+    group_cpu_seconds_fine,
     group_rss_mb,
     machine_busy_pct,
 )
+from benchmarks.profile import summarize
 from benchmarks.shared_harness_config import models_for
 from benchmarks.stream_probe import StreamResult
 from benchmarks.target import NotReady, Podium, self_reported_overhead, start_podium
@@ -91,6 +93,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    # Also when started in the background by a shell, which would otherwise leave SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
     pin = Pinning.detect()
     if pin.load is not None:
         # This script (readiness polls, /proc reads) must not run on the gateway's core either.
@@ -111,11 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         report.write_json(run, path)
         print()
         print(report.render(run))
+        if run["podium"].get("profile"):
+            print()
+            print(summarize(Path(run["podium"]["profile"])))
         print(f"\nresults: {path}")
         failed = False
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted: stopping every process this run started", file=sys.stderr)
+        failed = False  # nothing to look into
         return 130
     except (NotReady, RuntimeError, OSError) as exc:
         print(f"\nbenchmark failed: {exc}", file=sys.stderr)
@@ -172,7 +180,8 @@ class Bench:
                 file=sys.stderr,
             )
 
-        up_port, gw_port = free_port(), free_port()
+        up_port = free_port()
+        gw_port = free_port(avoid=up_port)
         upstream = self.procs.spawn(
             "upstream",
             [sys.executable, "-m", "benchmarks.upstream", "--port", str(up_port)],
@@ -246,9 +255,11 @@ class Bench:
         return {"meta": meta, "chat": chat, "stream": stream, "podium": pod}
 
     def _idle_cpu(self, pid: int, seconds: float) -> float:
-        before = group_cpu_seconds(pid)
+        # A started process has run for some ms: schedstat reads 0 only where the kernel lacks it.
+        read = group_cpu_seconds_fine if group_cpu_seconds_fine(pid) > 0 else group_cpu_seconds
+        before = read(pid)
         time.sleep(seconds)
-        return (group_cpu_seconds(pid) - before) * 1000 / seconds
+        return (read(pid) - before) * 1000 / seconds
 
     def _counters(self, gw_pid: int | None) -> tuple[float, float, tuple[int, int], tuple[int, int]]:
         gw = group_cpu_seconds(gw_pid) if gw_pid else 0.0

@@ -151,6 +151,23 @@ def group_cpu_seconds(pgid: int) -> float:
     return ticks / CLK_TCK
 
 
+def group_cpu_seconds_fine(pgid: int) -> float:
+    """The same CPU time from every thread's /proc/<pid>/task/<tid>/schedstat, in nanoseconds: fine
+    enough for a quiet process, where utime + stime (10 ms ticks) would read 0 or one tick."""
+    ns = 0
+    for pid in group_pids(pgid):
+        try:
+            tasks = list(os.scandir(f"/proc/{pid}/task"))
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                ns += int(Path(task.path, "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    return ns / 1e9
+
+
 def group_rss_mb(pgid: int) -> float:
     kb = 0
     for pid in group_pids(pgid):
@@ -183,8 +200,11 @@ def machine_busy_pct(seconds: float = 2.0) -> float:
     return 100.0 * (b1 - b0) / max(1, t1 - t0)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def free_port(avoid: int = 0) -> int:
+    """A port nobody listens on now (the kernel may hand the same one out twice: ``avoid`` it)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port != avoid:
+            return port

@@ -222,6 +222,10 @@ def render(run: Record) -> str:
         rows[-1] += [s["target"] or "", verdict]
     out += ["", "Summary against the targets (Podium with auth and accounting on)"]
     out.append(_table(["figure", "unit", "direct", "podium", "added/ratio", "target", "met"], rows))
+    if meta["loadgen"] != "wrk":
+        out.append(
+            "note: the Python load generator costs more than the gateway per request; it caps both RPS columns"
+        )
     if podium.get("idle_cpu_ms_per_s") is not None:
         out.append(
             f"gateway CPU while idle: {podium['idle_cpu_ms_per_s']:.1f} ms per second (background tasks)"

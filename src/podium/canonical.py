@@ -131,6 +131,10 @@ class ChatRequest(_Record, frozen=True):
     # ``service_tier``…): an adapter of the same dialect passes them through unchanged; any other
     # adapter refuses them by name rather than dropping them silently.
     extra: dict[str, Any] | None = None
+    # The dialect ``extra`` is written in: "openai" (Chat Completions, and Responses, whose extras the
+    # edge writes as their Chat Completions names) or "anthropic" (Messages). An adapter passes
+    # ``extra`` through only when it speaks that dialect (see podium.wire.dialect).
+    dialect: Literal["openai", "anthropic"] = "openai"
 
 
 class EmbeddingRequest(_Record, frozen=True):
@@ -166,6 +170,9 @@ class RefusalDelta(_Record, frozen=True, tag="refusal"):
 class ReasoningDelta(_Record, frozen=True, tag="reasoning"):
     text: str
     index: int = 0
+    # Anthropic's and Bedrock's proof that a thinking block is the model's own; a same-dialect
+    # round trip must send it back unchanged. Arrives on its own delta, after the block's text.
+    signature: str | None = None
 
 
 class ToolCallDelta(_Record, frozen=True, tag="tool_call"):
@@ -181,6 +188,8 @@ class ToolCallDelta(_Record, frozen=True, tag="tool_call"):
 class Finish(_Record, frozen=True, tag="finish"):
     reason: FinishReason
     index: int = 0
+    # The upstream's own account of why it stopped (Bedrock's guardrail trace), passed through as is.
+    trace: msgspec.Raw | None = None
 
 
 class Usage(_Record, frozen=True, tag="usage"):

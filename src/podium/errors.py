@@ -9,11 +9,15 @@ so an edge (OpenAI, and later Anthropic) maps any of them to its own error body 
     │   ├── BodyTooLarge        413
     │   ├── UnsupportedMediaType 415
     │   ├── MethodNotAllowed    405
-    │   └── UnknownModel        404   no route or deployment by that name
+    │   ├── UnknownModel        404   no route or deployment by that name
+    │   └── UnsupportedFeature  400   the request uses a feature the chosen provider cannot express
     ├── AuthenticationError     401   missing, unknown, expired or revoked key
     ├── PermissionDenied        403   the key may not use that model or resource
     ├── NotFound                404   an admin resource that does not exist
+    ├── Conflict                409   an admin resource that exists already
     ├── RateLimited             429   a Podium limit (carries Retry-After)
+    ├── GuardrailBlocked        400/422   a guardrail policy refused the request (400) or the answer (422)
+    ├── GuardrailUnavailable    503   a fail-closed guardrail could not run (it failed or timed out)
     ├── StorageUnavailable      503   the database cannot be opened or reached (podium.storage.base)
     └── ProviderError           502   an upstream failed; ``retryable`` and ``retry_after`` kept
         ├── UpstreamTimeout     504   connect, first-token or total deadline passed
@@ -34,6 +38,9 @@ __all__ = [
     "BodyTooLarge",
     "ConfigError",
     "ConfigProblem",
+    "Conflict",
+    "GuardrailBlocked",
+    "GuardrailUnavailable",
     "MethodNotAllowed",
     "NotFound",
     "PermissionDenied",
@@ -42,6 +49,7 @@ __all__ = [
     "RateLimited",
     "RequestError",
     "UnknownModel",
+    "UnsupportedFeature",
     "UnsupportedMediaType",
     "UpstreamConnectionError",
     "UpstreamProtocolError",
@@ -117,6 +125,16 @@ class UnknownModel(RequestError):
     code = "model_not_found"
 
 
+class UnsupportedFeature(RequestError):
+    """A request field the chosen provider's API cannot express: refused by name, never dropped.
+
+    Raised by an adapter before any network call. It is about the request, not the upstream, so the
+    executor does not fall back on it: the caller learns which feature and which provider.
+    """
+
+    code = "unsupported_feature"
+
+
 class AuthenticationError(PodiumError):
     status = 401
     type = "authentication_error"
@@ -135,6 +153,12 @@ class NotFound(PodiumError):
     code = "not_found"
 
 
+class Conflict(PodiumError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
 class RateLimited(PodiumError):
     status = 429
     type = "rate_limit_error"
@@ -143,6 +167,39 @@ class RateLimited(PodiumError):
     def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class GuardrailBlocked(PodiumError):
+    """A guardrail policy refused the request (400) or the model's answer (422).
+
+    The message names the policy and the kinds of finding (``EMAIL``, ``PROMPT_INJECTION``), never the
+    matched text.
+    """
+
+    status = 400
+    type = "invalid_request_error"
+    code = "guardrail_blocked"
+
+    def __init__(self, message: str, *, policy: str, kinds: tuple[str, ...], stage: str = "input") -> None:
+        super().__init__(message)
+        self.policy = policy
+        self.kinds = kinds
+        self.stage = stage
+        if stage == "output":
+            self.status = 422
+
+
+class GuardrailUnavailable(PodiumError):
+    """A guardrail whose policy says fail-closed could not run: it raised, or its timeout passed."""
+
+    status = 503
+    type = "server_error"
+    code = "guardrail_unavailable"
+
+    def __init__(self, message: str, *, policy: str, scanner: str) -> None:
+        super().__init__(message)
+        self.policy = policy
+        self.scanner = scanner
 
 
 class ProviderError(PodiumError):
@@ -192,17 +249,48 @@ class UpstreamStatusError(ProviderError):
         upstream_status: int,
         deployment: str | None = None,
         retry_after: float | None = None,
+        upstream_code: str | None = None,
     ) -> None:
         status, code, retryable = _classify_upstream_status(upstream_status)
+        if status == 400:
+            # Two refusals a designated deployment may still answer (routes' on_context_overflow and
+            # on_content_policy): recognised by the upstream's error code or, failing that, its wording.
+            code = _request_refusal(upstream_code, message) or code
         super().__init__(
             message, deployment=deployment, retry_after=retry_after, retryable=retryable, code=code
         )
         self.status = status
         self.upstream_status = upstream_status
+        self.upstream_code = upstream_code
         if status == 400:
             self.type = "invalid_request_error"
         elif status == 429:
             self.type = "rate_limit_error"
+
+
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded"})
+_CONTEXT_WORDS = (
+    "maximum context length",
+    "context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+)
+_POLICY_CODES = frozenset(
+    {"content_policy_violation", "content_filter", "safety", "responsible_ai_policy_violation"}
+)
+_POLICY_WORDS = ("content management policy", "content policy", "safety system", "content filter")
+
+
+def _request_refusal(upstream_code: str | None, message: str) -> str | None:
+    """``context_length_exceeded`` or ``content_policy_violation`` for an upstream 400 that is one."""
+    code = (upstream_code or "").lower()
+    text = message.lower()
+    if code in _CONTEXT_CODES or any(w in text for w in _CONTEXT_WORDS):
+        return "context_length_exceeded"
+    if code in _POLICY_CODES or any(w in text for w in _POLICY_WORDS):
+        return "content_policy_violation"
+    return None
 
 
 def _classify_upstream_status(upstream: int) -> tuple[int, str, bool]:

@@ -33,6 +33,10 @@ def key_record(
     tenant: str = "default",
     expires_in: float | None = None,
     metadata: dict[str, str] | None = None,
+    roles: Sequence[str] = (),
+    team: str | None = None,
+    guardrail_policy: str | None = None,
+    allowed_regions: Sequence[str] = (),
 ) -> KeyRecord:
     now = time.time()
     return KeyRecord(
@@ -46,6 +50,10 @@ def key_record(
         created_at=now,
         expires_at=now + expires_in if expires_in else None,
         metadata=dict(metadata or {}),
+        roles=tuple(roles),
+        team=team,
+        guardrail_policy=guardrail_policy,
+        allowed_regions=tuple(allowed_regions),
     )
 
 
@@ -58,14 +66,34 @@ async def create_key(
     tenant: str = "default",
     expires_in: float | None = None,
     secret: str | None = None,
+    roles: Sequence[str] = (),
+    team: str | None = None,
+    guardrail_policy: str | None = None,
+    allowed_regions: Sequence[str] = (),
 ) -> tuple[str, KeyRecord]:
     """Store a new key; returns ``(secret, record)``. The secret is not kept anywhere."""
     secret = secret or new_secret()
-    record = key_record(secret, name=name, scopes=scopes, models=models, tenant=tenant, expires_in=expires_in)
+    record = key_record(
+        secret,
+        name=name,
+        scopes=scopes,
+        models=models,
+        tenant=tenant,
+        expires_in=expires_in,
+        roles=roles,
+        team=team,
+        guardrail_policy=guardrail_policy,
+        allowed_regions=allowed_regions,
+    )
     return secret, await storage.keys.create(record)
 
 
-async def revoke_key(storage: Storage, key_id: str) -> KeyRecord | None:
+async def revoke_key(storage: Storage, key_id: str, *, tenant: str | None = None) -> KeyRecord | None:
+    """Revoke a key; ``None`` if there is none (or, given ``tenant``, none in that tenant)."""
+    if tenant is not None:
+        existing = await storage.keys.get(key_id)
+        if existing is None or existing.tenant != tenant:
+            return None
     return await storage.keys.revoke(key_id, at=time.time())
 
 

@@ -78,25 +78,19 @@ async def test_empty_key_is_ignored() -> None:
     assert list(config.providers) == ["sim"]
 
 
-async def test_anthropic_uses_its_openai_compatible_endpoint() -> None:
-    """ANTHROPIC_API_KEY adds ``anthropic`` as an OpenAI-compatible provider at Anthropic's URL."""
+async def test_anthropic_uses_the_native_adapter() -> None:
+    """ANTHROPIC_API_KEY adds ``anthropic`` as a provider of type anthropic at the preset's URL."""
     config = await defaults({"ANTHROPIC_API_KEY": "sk-ant"})
     provider = config.providers["anthropic"]
-    assert (provider.type, provider.base_url, provider.api_key) == (
-        "openai-compatible",
-        "https://api.anthropic.com/v1",
-        "sk-ant",
-    )
+    assert (provider.type, provider.base_url, provider.api_key) == ("anthropic", None, "sk-ant")
     assert "anthropic/*" in config.deployments
 
 
 async def test_gemini_from_either_variable() -> None:
-    """GEMINI_API_KEY or else GOOGLE_API_KEY adds ``gemini`` at Google's OpenAI-compatible URL."""
+    """GEMINI_API_KEY or else GOOGLE_API_KEY adds ``gemini`` as a provider of type gemini."""
     from_google = await defaults({"GOOGLE_API_KEY": "g"})
     assert from_google.providers["gemini"].api_key == "g"
-    assert (
-        from_google.providers["gemini"].base_url == "https://generativelanguage.googleapis.com/v1beta/openai"
-    )
+    assert from_google.providers["gemini"].type == "gemini"
     both = await defaults({"GOOGLE_API_KEY": "g", "GEMINI_API_KEY": "m"})
     assert both.providers["gemini"].api_key == "m"
     assert "gemini/*" in both.deployments

@@ -127,7 +127,8 @@ def test_unknown_field_alone_does_not_hide_other_checks() -> None:
     text = based(deployments={"x": {"provider": "nope", "model": "m", "colour": "blue"}})
     assert problems(text) == [
         "deployments.x.colour: unknown field; expected one of: provider, model, capabilities, "
-        "context_window, max_output_tokens, price, region, timeouts",
+        "context_window, max_output_tokens, price, region, timeouts, weight, rpm, tpm, quality, tasks, "
+        "fallbacks",
         "deployments.x.provider: unknown provider 'nope'",
     ]
 

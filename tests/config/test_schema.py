@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ PODIUM = Path(sys.executable).with_name("podium")
 KEYWORDS = {
     "$schema", "$ref", "$defs", "title", "description", "default",
     "type", "properties", "required", "additionalProperties", "anyOf", "enum", "items",
+    "minimum", "maximum", "pattern",
 }  # fmt: skip
 TYPES: dict[str, type | tuple[type, ...]] = {
     "object": dict,
@@ -53,6 +55,13 @@ def errors(instance: Any, schema: dict[str, Any], root: dict[str, Any], path: st
         if not isinstance(instance, python_type):
             return [f"{path}: expected {kind}"]
     found: list[str] = []
+    number = isinstance(instance, (int, float)) and not isinstance(instance, bool)
+    if number and "minimum" in schema and instance < schema["minimum"]:
+        found.append(f"{path}: below {schema['minimum']}")
+    if number and "maximum" in schema and instance > schema["maximum"]:
+        found.append(f"{path}: above {schema['maximum']}")
+    if isinstance(instance, str) and "pattern" in schema and not re.search(schema["pattern"], instance):
+        found.append(f"{path}: does not match {schema['pattern']}")
     if isinstance(instance, dict):
         properties = schema.get("properties", {})
         found += [f"{path}.{key}: required" for key in schema.get("required", []) if key not in instance]

@@ -217,9 +217,11 @@ def test_missing_upstream_usage_is_counted_locally(gateway: GatewayThread) -> No
         reply = c.chat.completions.create(
             model="sim/echo?usage=false", messages=[{"role": "user", "content": "count these few words"}]
         )
-        list(c.chat.completions.create(
-            model="sim/echo?usage=false", messages=[{"role": "user", "content": "and these"}], stream=True
-        ))
+        list(
+            c.chat.completions.create(
+                model="sim/echo?usage=false", messages=[{"role": "user", "content": "and these"}], stream=True
+            )
+        )
     assert reply.usage is None
     records = gateway.wait_records(2)
     assert len(records) == 2
@@ -228,3 +230,21 @@ def test_missing_upstream_usage_is_counted_locally(gateway: GatewayThread) -> No
     plain = next(r for r in records if not r.streamed)
     # "count these few words" is 4 tokens in o200k; the prompt adds OpenAI's per-message overhead
     assert plain.output_tokens == 4 and plain.input_tokens >= 4
+
+
+def test_first_stream_event_is_not_held_back(gateway: GatewayThread) -> None:
+    """A stream's first event (the assistant role) reaches the caller as soon as the upstream begins, before any text."""
+    import time
+
+    with client(gateway) as c:
+        t0 = time.monotonic()
+        stream = c.chat.completions.create(
+            model="sim/echo?ttft_ms=1500", messages=[{"role": "user", "content": "late text"}], stream=True
+        )
+        first = next(iter(stream))
+        first_at = time.monotonic() - t0
+        rest = list(stream)
+        done_at = time.monotonic() - t0
+    assert first.choices[0].delta.role == "assistant" and not first.choices[0].delta.content
+    assert first_at < 1.0 < done_at
+    assert "".join(ch.choices[0].delta.content or "" for ch in rest if ch.choices) == "late text"

@@ -155,9 +155,13 @@ async def test_postgres_tables_live_in_the_url_schema() -> None:
             )
         finally:
             await conn.close()
-        assert sorted(t["table_name"] for t in tables) == [
+        # A subset: every feature's migration adds tables of its own to the same schema.
+        assert {
             "api_keys",
             "meta",
             "request_log",
             "schema_migrations",
-        ]
+            "tenants",
+            "users",
+            "audit_log",
+        } <= {t["table_name"] for t in tables}

@@ -37,7 +37,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
         default="*",
         help="comma-separated model names or glob patterns the key may use (default: *, every model)",
     )
-    c.add_argument("--admin", action="store_true", help="also allow the admin API (/admin/...)")
+    c.add_argument(
+        "--admin", action="store_true", help="also allow the admin API (/admin/...) as the owner role"
+    )
+    c.add_argument("--tenant", default="default", help="the key's tenant (default: default)")
+    c.add_argument("--roles", default="", help="comma-separated admin-API roles, e.g. developer or auditor")
+    c.add_argument("--team", help="a team of the key's tenant")
+    c.add_argument("--guardrail-policy", help="the guardrail policy applied to this key's calls")
+    c.add_argument("--regions", default="", help="comma-separated regions its calls may be processed in")
     c.add_argument("--expires", metavar="DURATION", help="lifetime such as 12h, 30d or 2w (default: never)")
     c.add_argument("--json", action="store_true", help="print the key as JSON")
     c.set_defaults(func=_create)
@@ -87,9 +94,33 @@ def _create(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()] or ["*"]
     scopes: tuple[Scope, ...] = ("admin", "inference") if args.admin else ("inference",)
 
+    roles = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+    regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
+
     async def action(storage: Storage) -> int:
+        from podium.cli.admin_common import audit_change
+        from podium.cli.common import load
+        from podium.identity.roles import RoleBook
+        from podium.identity.tenants import require_team, require_tenant
+
+        config, _ = await load(args)
+        RoleBook(config.identity).check_known(roles)
+        await require_tenant(storage, args.tenant)
+        await require_team(storage, args.tenant, args.team)
         secret, record = await create_key(
-            storage, name=args.name, scopes=scopes, models=models, expires_in=expires_in
+            storage,
+            name=args.name,
+            scopes=scopes,
+            models=models,
+            expires_in=expires_in,
+            tenant=args.tenant,
+            roles=roles,
+            team=args.team,
+            guardrail_policy=args.guardrail_policy,
+            allowed_regions=regions,
+        )
+        await audit_change(
+            storage, config, tenant=record.tenant, action="cli.keys.create", resource=f"key:{record.id}"
         )
         if args.json:
             print(
@@ -101,6 +132,11 @@ def _create(args: argparse.Namespace) -> int:
                         "scopes": list(record.scopes),
                         "models": list(record.models),
                         "expires_at": record.expires_at,
+                        "tenant": record.tenant,
+                        "roles": list(record.roles),
+                        "team": record.team,
+                        "guardrail_policy": record.guardrail_policy,
+                        "allowed_regions": list(record.allowed_regions),
                     }
                 )
             )
@@ -131,6 +167,8 @@ def _list(args: argparse.Namespace) -> int:
                             "created_at": k.created_at,
                             "expires_at": k.expires_at,
                             "revoked_at": k.revoked_at,
+                            "tenant": k.tenant,
+                            "roles": list(k.roles),
                         }
                     )
                 )
@@ -157,6 +195,13 @@ def _revoke(args: argparse.Namespace) -> int:
         if record is None:
             print(f"podium: no key with id '{args.key_id}'", file=sys.stderr)
             return 1
+        from podium.cli.admin_common import audit_change
+        from podium.cli.common import load
+
+        config, _ = await load(args)
+        await audit_change(
+            storage, config, tenant=record.tenant, action="cli.keys.revoke", resource=f"key:{record.id}"
+        )
         print(f"revoked {record.id} ({record.name})")
         return 0
 

@@ -10,13 +10,16 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from podium import __version__
 from podium.cli.common import add_config_args, load, open_store, print_config_error, storage_url
 from podium.config.model import Config
 from podium.errors import ConfigError, PodiumError
-from podium.gateway.server import RunningServer, start_server
 from podium.storage.base import Storage
+
+if TYPE_CHECKING:
+    from podium.gateway.server import RunningServer
 
 log = logging.getLogger("podium")
 
@@ -81,6 +84,8 @@ async def _serve(args: argparse.Namespace) -> int:
     except PodiumError as exc:
         print(f"podium: storage unavailable: {exc.message}", file=sys.stderr)
         return 1
+    from podium.gateway.server import start_server
+
     try:
         admin_secret = await _bootstrap_admin(storage)
         server = await start_server(config, storage, host=args.host, port=args.port)
@@ -88,6 +93,11 @@ async def _serve(args: argparse.Namespace) -> int:
         print(f"podium: cannot listen: {exc}", file=sys.stderr)
         await storage.close()
         return 1
+    except BaseException:
+        # Close storage whatever went wrong: its worker thread would otherwise keep the process alive,
+        # and a supervisor would never see the failed start to restart it.
+        await storage.close()
+        raise
     session_secret = _session_key(server) if args.session_key else None
     _banner(
         server,

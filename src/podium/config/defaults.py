@@ -49,17 +49,9 @@ class _Hosted:
 
 _HOSTED: tuple[_Hosted, ...] = (
     _Hosted("openai", "OpenAI", "openai", ("OPENAI_API_KEY",)),
-    # Anthropic and Gemini speak the OpenAI wire format at these endpoints; native adapters come later.
-    _Hosted(
-        "anthropic", "Anthropic", "openai-compatible", ("ANTHROPIC_API_KEY",), "https://api.anthropic.com/v1"
-    ),
-    _Hosted(
-        "gemini",
-        "Google Gemini",
-        "openai-compatible",
-        ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-        "https://generativelanguage.googleapis.com/v1beta/openai",
-    ),
+    # Native adapters: prompt-cache usage, thinking blocks and safety finishes translate exactly.
+    _Hosted("anthropic", "Anthropic", "anthropic", ("ANTHROPIC_API_KEY",)),
+    _Hosted("gemini", "Google Gemini", "gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
     _Hosted("groq", "Groq", "groq", ("GROQ_API_KEY",)),
     _Hosted("mistral", "Mistral", "mistral", ("MISTRAL_API_KEY",)),
     _Hosted("deepseek", "DeepSeek", "deepseek", ("DEEPSEEK_API_KEY",)),

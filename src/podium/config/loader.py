@@ -31,7 +31,15 @@ from urllib.parse import urlsplit
 import msgspec
 import yaml
 
+from podium.config.caching import check_cache
+from podium.config.credentials_check import check_credentials, resolve_credentials
+from podium.config.governance import check_audit, check_identity
+from podium.config.guardrails import check_guardrails
+from podium.config.knowledge import check_knowledge
+from podium.config.limits import check_limits
 from podium.config.model import Config, Deployment, Provider, Route, Timeouts
+from podium.config.observability import check_observability
+from podium.config.routing import check_routing
 from podium.errors import ConfigError, ConfigProblem
 
 # A module, not its PRESETS: presets imports podium.config.model, so the name may not exist yet here.
@@ -339,6 +347,7 @@ def _check(config: Config, names: Mapping[str, set[str]]) -> list[ConfigProblem]
     problems: list[ConfigProblem] = []
     problems += _check_server(config)
     problems += _check_storage(config)
+    problems += check_identity(config.identity) + check_audit(config.audit)
     for name, provider in config.providers.items():
         problems += _check_provider(_join("providers", name), name, provider)
     deployment_names = names["deployments"] | set(config.deployments)
@@ -351,6 +360,39 @@ def _check(config: Config, names: Mapping[str, set[str]]) -> list[ConfigProblem]
         problems += _check_route(
             _join("routes", name), name, route, deployment_names, route_names, wildcard_prefixes
         )
+    problems += check_routing(
+        config,
+        deployment_names,
+        route_names,
+        lambda ref: (
+            (ref in deployment_names and not ref.endswith("/*"))
+            or any(ref.startswith(p) and len(ref) > len(p) for p in wildcard_prefixes)
+        ),
+        _join,
+    )
+
+    def served(ref: str) -> bool:
+        return (ref in deployment_names and not ref.endswith("/*")) or any(
+            ref.startswith(p) and len(ref) > len(p) for p in wildcard_prefixes
+        )
+
+    problems += check_limits(config.limits, served, _join)
+    problems += check_cache(config.cache, lambda ref: ref in route_names or served(ref), _join)
+    problems += check_guardrails(
+        config.guardrails,
+        {n: p.type for n, p in config.providers.items()},
+        lambda r: r in route_names or served(r),
+        _join,
+    )
+    problems += check_knowledge(config.knowledge, lambda r: r in route_names or served(r), _join)
+    problems += check_observability(
+        config.observability,
+        config.evaluation,
+        config.alerting,
+        lambda r: r in route_names or served(r),
+        _join,
+    )
+    problems += _check_state(config)
     for name in sorted(names["routes"] & deployment_names):
         problems.append(
             ConfigProblem(
@@ -358,6 +400,20 @@ def _check(config: Config, names: Mapping[str, set[str]]) -> list[ConfigProblem]
                 f"'{name}' is also a deployment name; a public model name must mean one thing",
             )
         )
+    return problems
+
+
+def _check_state(config: Config) -> list[ConfigProblem]:
+    s = config.state
+    problems = []
+    if s.redis_url is not None and urlsplit(s.redis_url).scheme not in ("redis", "rediss", "unix"):
+        problems.append(
+            ConfigProblem(
+                "state.redis_url", "must start with redis://, rediss:// or unix:// (redis://host:6379/0)"
+            )
+        )
+    if s.timeout_ms <= 0:
+        problems.append(ConfigProblem("state.timeout_ms", _positive(s.timeout_ms)))
     return problems
 
 
@@ -404,7 +460,8 @@ def _check_provider(path: str, name: str, p: Provider) -> list[ConfigProblem]:
     problems += _check_name(path, name)
     preset = presets.PRESETS[p.type]
     if p.base_url is None:
-        if preset.base_url is None and preset.wire != "simulated":
+        # Vertex AI and Bedrock derive their endpoint from the region (checked with the credentials).
+        if preset.base_url is None and preset.wire != "simulated" and p.type not in ("vertex", "bedrock"):
             problems.append(ConfigProblem(f"{path}.base_url", f"required for type '{p.type}'"))
     else:
         url = urlsplit(p.base_url)
@@ -416,8 +473,9 @@ def _check_provider(path: str, name: str, p: Provider) -> list[ConfigProblem]:
         problems.append(
             ConfigProblem(f"{path}.api_version", "required for type 'azure' (for example \"2024-10-21\")")
         )
+    problems += check_credentials(path, p)
     if p.api_key is None:
-        if preset.env_key is not None:
+        if preset.env_key is not None and not (p.type == "azure" and p.entra is not None):
             problems.append(
                 ConfigProblem(
                     f"{path}.api_key", f"required for type '{p.type}' (usually \"${{{preset.env_key}}}\")"
@@ -529,9 +587,8 @@ def _check_route(
             if any(ref.startswith(prefix) and len(ref) > len(prefix) for prefix in wildcard_prefixes):
                 continue  # served by a wildcard deployment
             if ref in routes:
-                problems.append(
-                    ConfigProblem(where, f"'{ref}' is a route; a route lists deployments, not other routes")
-                )
+                what = f"route '{name}' refers to itself" if ref == name else f"'{ref}' is a route"
+                problems.append(ConfigProblem(where, f"{what}; a route lists deployments, not other routes"))
                 continue
             problems.append(ConfigProblem(where, _unknown("deployment", ref, deployments)))
     return problems
@@ -605,6 +662,7 @@ def parse_config(text: str, *, source: str = "<config>", environ: Mapping[str, s
     data = _interpolate(data, "", environ, problems)
     unresolved = {p.path for p in problems[before:]}  # an unset variable read as "": say only that
     config, names = _build(data, problems)
+    config = resolve_credentials(config, environ, problems)
     problems += [p for p in _check(config, names) if p.path not in unresolved]
     if problems:
         raise ConfigError(problems)
@@ -638,9 +696,19 @@ def validate_config(config: Config) -> Config:
     return config
 
 
+def _without_discriminators(node: Any) -> Any:
+    """msgspec marks tagged unions (guardrail scanners) with OpenAPI's ``discriminator``, which is not
+    JSON Schema; each member's ``type`` enum already tells them apart."""
+    if isinstance(node, dict):
+        return {k: _without_discriminators(v) for k, v in node.items() if k != "discriminator"}
+    if isinstance(node, list):
+        return [_without_discriminators(v) for v in node]
+    return node
+
+
 def config_schema() -> dict[str, Any]:
     """The JSON Schema of ``podium.yaml`` after ``${VAR}`` references are resolved (``podium schema``)."""
-    schema = msgspec.json.schema(Config)
+    schema = _without_discriminators(msgspec.json.schema(Config))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Podium configuration (podium.yaml)",

@@ -15,6 +15,16 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from podium.config.caching import CacheSettings
+from podium.config.credentials import AwsSettings, EntraSettings, GoogleSettings
+from podium.config.governance import AuditSettings, IdentitySettings
+from podium.config.guardrails import GuardrailSettings
+from podium.config.knowledge import KnowledgeSettings
+from podium.config.limits import LimitRule
+from podium.config.observability import AlertingSettings, EvaluationSettings, ObservabilitySettings
+from podium.config.prompts import PromptSettings
+from podium.config.routing import RetryPolicy, RoutingSettings, Rule, ScoreWeights, Strategy, TaskType
+
 __all__ = [
     "Capability",
     "Config",
@@ -43,6 +53,10 @@ ProviderType = Literal[
     "openrouter",
     "openai-compatible",
     "simulated",
+    "anthropic",
+    "gemini",
+    "vertex",
+    "bedrock",
 ]
 
 Capability = Literal["chat", "streaming", "tools", "json_object", "json_schema", "vision", "embeddings"]
@@ -80,6 +94,16 @@ class Provider(_Section, frozen=True):
     max_connections: Annotated[int, Meta(description="Upper bound on open connections to this provider.")] = (
         1000
     )
+    aws: Annotated[
+        AwsSettings | None,
+        Meta(description="bedrock: AWS credentials (else the AWS_* variables or a profile) and a guardrail."),
+    ] = None
+    google: Annotated[
+        GoogleSettings | None, Meta(description="vertex: the service-account key file and project.")
+    ] = None
+    entra: Annotated[
+        EntraSettings | None, Meta(description="azure: a Microsoft Entra ID token instead of api_key.")
+    ] = None
 
 
 class Price(_Section, frozen=True):
@@ -135,6 +159,28 @@ class Deployment(_Section, frozen=True):
     ] = None
     region: Annotated[str | None, Meta(description="Overrides the provider's region.")] = None
     timeouts: Timeouts = Timeouts()
+    # Routing facts (docs/routing.md).
+    weight: Annotated[
+        float, Meta(description="Share of traffic in weighted balancing (relative to the others).")
+    ] = 1.0
+    rpm: Annotated[
+        int | None,
+        Meta(description="Requests per minute this deployment can take; routing skips it when full."),
+    ] = None
+    tpm: Annotated[
+        int | None,
+        Meta(description="Tokens per minute this deployment can take; routing skips it when full."),
+    ] = None
+    quality: Annotated[
+        int | None,
+        Meta(description="Quality tier from 1 (basic) to 5 (best), for `min_quality` and scoring."),
+    ] = None
+    tasks: Annotated[
+        tuple[TaskType, ...], Meta(description="Task types this deployment is good at; preferred for them.")
+    ] = ()
+    fallbacks: Annotated[
+        tuple[str, ...], Meta(description="Deployments tried next, in order, when this one fails.")
+    ] = ()
 
 
 class Route(_Section, frozen=True):
@@ -151,6 +197,54 @@ class Route(_Section, frozen=True):
         Meta(description="Deployment names tried, in order, when every one of `deployments` failed."),
     ] = ()
     description: Annotated[str | None, Meta(description="Shown in the model list and the console.")] = None
+    # Routing policy (docs/routing.md).
+    strategy: Annotated[
+        Strategy,
+        Meta(
+            description="How to order the candidates: ordered, weighted, least_busy, latency, p2c, cost, quality, score."
+        ),
+    ] = "ordered"
+    rules: Annotated[
+        tuple[Rule, ...],
+        Meta(description="Rules on request facts, first match wins; each narrows the candidates."),
+    ] = ()
+    weights: Annotated[
+        dict[str, float], Meta(description="Per-deployment weights for this route (weighted strategy).")
+    ] = {}
+    max_cost_usd: Annotated[
+        float | None,
+        Meta(description="Candidates whose estimated cost for the request is higher are skipped."),
+    ] = None
+    latency_slo_ms: Annotated[
+        float | None, Meta(description="Candidates whose live latency (EWMA) is higher are skipped.")
+    ] = None
+    min_quality: Annotated[
+        int | None, Meta(description="Candidates below this quality tier (1..5) are skipped.")
+    ] = None
+    regions: Annotated[
+        tuple[str, ...], Meta(description="Regions this route's requests may be processed in; empty: any.")
+    ] = ()
+    timeout_ms: Annotated[
+        float | None,
+        Meta(
+            description="Latency budget of a request, every attempt included (x-podium-timeout-ms may lower it)."
+        ),
+    ] = None
+    first_token_timeout_ms: Annotated[
+        float | None, Meta(description="An attempt without a first token by then is abandoned for the next.")
+    ] = None
+    retry: Annotated[RetryPolicy | None, Meta(description="Overrides routing.retry for this route.")] = None
+    score_weights: Annotated[
+        ScoreWeights | None,
+        Meta(description="Weights of cost, latency, quality and load for strategy `score`."),
+    ] = None
+    on_content_policy: Annotated[
+        tuple[str, ...],
+        Meta(description="Deployments tried when the upstream refuses the content (its policy)."),
+    ] = ()
+    on_context_overflow: Annotated[
+        tuple[str, ...], Meta(description="Deployments tried when the request exceeds the context window.")
+    ] = ()
 
 
 class ServerSettings(_Section, frozen=True):
@@ -206,6 +300,13 @@ class StateSettings(_Section, frozen=True):
             description="When Redis cannot be reached: 'open' admits requests (limits unenforced), 'closed' refuses them."
         ),
     ] = "open"
+    key_prefix: Annotated[
+        str,
+        Meta(description="Prefix of every Redis key Podium writes (several gateways may share one Redis)."),
+    ] = "podium:"
+    timeout_ms: Annotated[
+        float, Meta(description="How long one Redis call may take before Redis counts as unreachable.")
+    ] = 250.0
 
 
 class Config(_Section, frozen=True):
@@ -214,6 +315,20 @@ class Config(_Section, frozen=True):
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
     state: StateSettings = StateSettings()
+    routing: RoutingSettings = RoutingSettings()
+    identity: IdentitySettings = IdentitySettings()
+    audit: AuditSettings = AuditSettings()
+    limits: Annotated[
+        dict[str, LimitRule],
+        Meta(description="Named limits: RPM, TPM, concurrency and budgets (docs/limits.md)."),
+    ] = {}
+    cache: CacheSettings = CacheSettings()
+    prompts: PromptSettings = PromptSettings()
+    guardrails: GuardrailSettings = GuardrailSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()  # traces, /metrics (docs/observability.md)
+    evaluation: EvaluationSettings = EvaluationSettings()  # quality evaluators on live traffic and datasets
+    alerting: AlertingSettings = AlertingSettings()  # alert rules over rolling windows, notification channels
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     providers: Annotated[dict[str, Provider], Meta(description="Accounts at providers, by name.")] = {}
     deployments: Annotated[
         dict[str, Deployment], Meta(description='Models at providers, by name ("openai/*" for a wildcard).')

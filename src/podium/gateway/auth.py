@@ -19,7 +19,7 @@ from podium.errors import AuthenticationError, PermissionDenied
 from podium.storage.base import Storage
 from podium.storage.records import KeyRecord
 
-__all__ = ["KeyCache", "hash_secret", "may_use"]
+__all__ = ["KeyCache", "bearer_secret", "hash_secret", "may_use"]
 
 log = logging.getLogger("podium.auth")
 
@@ -54,6 +54,9 @@ def _secret(headers: CIMultiDictProxy[str]) -> str | None:
         return None
     key = headers.get("x-api-key")
     return key.strip() if key else None
+
+
+bearer_secret = _secret  # the credential a request carries, for the admin API's other ways in
 
 
 class KeyCache:

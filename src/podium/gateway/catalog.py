@@ -13,7 +13,7 @@ from podium.config.model import Config, Deployment, Price
 from podium.providers.base import ChatModel, EmbeddingModel
 from podium.providers.http import ClientPool
 from podium.providers.presets import PRESETS
-from podium.providers.registry import ProviderContext, build_models
+from podium.providers.registry import Instrument, ProviderContext, build_models
 
 __all__ = ["Candidate", "Catalog", "Target"]
 
@@ -45,14 +45,16 @@ class Target:
 
 
 class Catalog:
-    def __init__(self, config: Config, pool: ClientPool) -> None:
+    def __init__(self, config: Config, pool: ClientPool, *, instrument: Instrument | None = None) -> None:
         # Imported here so that the price table loads with the catalog, not with every CLI command.
         from podium.accounting.pricing import PriceBook
 
         self.config = config
         self._prices = PriceBook()
         self.session_keys: set[tuple[str, int]] = set()
-        self._providers = ProviderContext(pool=pool, accounts={}, session_keys=self.session_keys)
+        self._providers = ProviderContext(
+            pool=pool, accounts={}, session_keys=self.session_keys, instrument=instrument
+        )
         self._deployments: dict[str, Candidate] = {}
         self._wildcards: list[tuple[str, str]] = []  # (prefix, deployment name), longest prefix first
         self._wild_cache: dict[str, Target | None] = {}
@@ -109,6 +111,10 @@ class Catalog:
             self._wild_cache.clear()
         self._wild_cache[model] = target
         return target
+
+    def candidate(self, deployment: str) -> Candidate | None:
+        """The candidate for a deployment name (or a model under a wildcard), as routes list them."""
+        return self._resolve_deployment(deployment)
 
     def resolve(self, model: str) -> Target | None:
         target = self._targets.get(model)

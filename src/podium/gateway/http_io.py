@@ -72,6 +72,9 @@ def error_response(
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, round(retry_after)))
+    limit = getattr(error, "limit", None)  # a Podium limit refused the call (podium.limits)
+    if limit is not None:
+        headers["x-podium-limit"] = limit
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="podium"'
     return json_response(encode(error), status=error.status, headers=headers)

@@ -8,7 +8,6 @@ call that reached a model name leaves exactly one request record, submitted afte
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
@@ -21,6 +20,7 @@ from podium.collect import Collector
 from podium.errors import PodiumError, UnknownModel
 from podium.gateway.auth import may_use
 from podium.gateway.call import Call
+from podium.gateway.delivery import CLIENT_CLOSED, collect_answer, headers, stream_answer
 from podium.gateway.http_io import (
     error_response,
     json_response,
@@ -36,13 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ROUTES", "chat_completions", "embeddings", "list_models", "retrieve_model"]
 
-_SSE_HEADERS = {
-    "Content-Type": "text/event-stream; charset=utf-8",
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",  # proxies such as nginx must not buffer the stream
-}
 _DONE = b"data: [DONE]\n\n"
-_CLIENT_CLOSED = 499  # nginx's convention: the caller went away before the answer was complete
 
 
 def _fail(gw: Gateway, error: PodiumError, request_id: str, started: float) -> web.Response:
@@ -78,27 +72,19 @@ async def _complete(
     gw: Gateway, call: Call, first: Event, rest: AsyncIterator[Event], collector: Collector
 ) -> web.StreamResponse:
     assert call.chat is not None
-    status = 200
-    try:
-        collector.add(first)
-        async for event in rest:
-            collector.add(event)
-    except PodiumError as exc:
-        call.error = exc
-        status = exc.status
+    failed = await collect_answer(gw, call, first, rest, collector)
+    if failed is not None:
         return error_response(
-            exc, wire.error_body, request_id=call.id, started=call.started, upstream_wait=call.upstream_wait
+            failed,
+            wire.error_body,
+            request_id=call.id,
+            started=call.started,
+            upstream_wait=call.upstream_wait,
         )
-    except asyncio.CancelledError:
-        status = _CLIENT_CLOSED
-        raise
-    finally:
-        gw.record(call, status=status, collector=collector)
-    headers = {
-        "x-request-id": call.id,
-        "x-podium-overhead-ms": overhead_header(call.started, call.upstream_wait),
-    }
-    return json_response(wire.encode_completion(collector.result(), model=call.chat.model), headers=headers)
+    body = wire.encode_completion(collector.result(), model=call.chat.model)
+    if call.extensions:  # e.g. RAG citations (podium.knowledge)
+        body = wire.with_extensions(body, call.extensions)
+    return json_response(body, headers=headers(call))
 
 
 async def _stream(
@@ -112,61 +98,27 @@ async def _stream(
 ) -> web.StreamResponse:
     assert call.chat is not None
     encoder = wire.ChunkEncoder(model=call.chat.model, include_usage=include_usage)
-    response = web.StreamResponse(
-        status=200,
-        headers={
-            **_SSE_HEADERS,
-            "x-request-id": call.id,
-            "x-podium-overhead-ms": overhead_header(call.started, call.upstream_wait),
-        },
+    response, _ = await stream_answer(
+        gw,
+        request,
+        call,
+        first,
+        rest,
+        collector,
+        encode=encoder.encode,
+        finish=(lambda: encoder.extension(call.extensions) + _DONE) if call.extensions else _done,
+        failure=_error_frame,
     )
-    status = 200
-    ttft: float | None = None
-    try:
-        await response.prepare(request)
-        collector.add(first)
-        frame = encoder.encode(first)
-        if frame is not None:
-            await response.write(frame)
-        async for event in rest:
-            collector.add(event)
-            frame = encoder.encode(event)
-            if frame is not None:
-                if ttft is None:
-                    ttft = time.perf_counter()
-                await response.write(frame)
-        await response.write(_DONE)
-    except PodiumError as exc:
-        # Headers are gone: the error travels as a stream event, which the SDKs raise as an APIError.
-        call.error = exc
-        status = exc.status
-        await _try_write(response, b"data: " + wire.error_body(exc) + b"\n\n")
-    except (ConnectionResetError, asyncio.CancelledError):
-        status = _CLIENT_CLOSED
-        await _close(rest)
-        raise
-    finally:
-        gw.record(call, status=status, collector=collector, ttft=ttft)
-    await _try_write_eof(response)
     return response
 
 
-async def _try_write(response: web.StreamResponse, data: bytes) -> None:
-    with contextlib.suppress(ConnectionResetError):
-        await response.write(data)
+def _done() -> bytes:
+    return _DONE
 
 
-async def _try_write_eof(response: web.StreamResponse) -> None:
-    with contextlib.suppress(ConnectionResetError):
-        await response.write_eof()
-
-
-async def _close(stream: AsyncIterator[Event]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        # The caller is gone; closing the upstream is best effort and must not mask the cancellation.
-        with contextlib.suppress(Exception):
-            await aclose()
+def _error_frame(exc: PodiumError) -> bytes:
+    # The OpenAI SDKs raise a ``data: {"error": ...}`` event as an APIError.
+    return b"data: " + wire.error_body(exc) + b"\n\n"
 
 
 async def embeddings(gw: Gateway, request: web.BaseRequest) -> web.StreamResponse:
@@ -198,7 +150,7 @@ async def embeddings(gw: Gateway, request: web.BaseRequest) -> web.StreamRespons
             exc, wire.error_body, request_id=request_id, started=started, upstream_wait=call.upstream_wait
         )
     except asyncio.CancelledError:
-        status = _CLIENT_CLOSED
+        status = CLIENT_CLOSED
         raise
     finally:
         gw.record(call, status=status, usage=usage)
@@ -207,6 +159,8 @@ async def embeddings(gw: Gateway, request: web.BaseRequest) -> web.StreamRespons
         "x-request-id": request_id,
         "x-podium-overhead-ms": overhead_header(started, call.upstream_wait),
     }
+    if call.cache is not None:  # hit | miss | skip (podium.cache)
+        headers["x-podium-cache"] = call.cache
     return json_response(payload, headers=headers)
 
 

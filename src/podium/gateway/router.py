@@ -30,6 +30,7 @@ class Route:
 
 class Router:
     def __init__(self, routes: Iterable[Route]) -> None:
+        routes = self.routes = list(routes)  # kept for the OpenAPI document
         self._exact: dict[tuple[str, str], Handler] = {}
         self._patterns: list[tuple[str, tuple[str, ...], Handler]] = []
         self._paths: set[str] = set()

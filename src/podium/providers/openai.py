@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+import msgspec
 
 from podium.canonical import ChatRequest, EmbeddingRequest, EmbeddingResult, Event
 from podium.config.model import Timeouts
@@ -23,8 +25,11 @@ from podium.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from podium.observability.propagation import with_traceparent
+from podium.providers.oauth import TokenSource
 from podium.providers.sse import SSEParser
 from podium.wire import openai as wire
+from podium.wire.dialect import refuse_foreign_extra
 
 __all__ = ["Account", "OpenAIChatModel", "OpenAIEmbeddingModel"]
 
@@ -43,6 +48,7 @@ class Account:
     api_version: str | None = None  # Azure OpenAI
     azure: bool = False
     extra_headers: dict[str, str] = field(default_factory=dict)
+    token: TokenSource | None = None  # Azure with Microsoft Entra ID: a bearer token, refreshed
     headers: dict[str, str] = field(init=False, repr=False)  # built once; the secret never in repr
 
     def __post_init__(self) -> None:
@@ -59,7 +65,7 @@ class Account:
         base = self.base_url.rstrip("/")
         if self.azure:
             # Azure names the deployment in the path and versions the API in the query.
-            return f"{base}/deployments/{model}/{operation}?api-version={self.api_version}"
+            return f"{base}/deployments/{quote(model, safe='')}/{operation}?api-version={self.api_version}"
         return f"{base}/{operation}"
 
 
@@ -83,6 +89,15 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+def _error_code(body: bytes) -> str | None:
+    """The ``error.code`` of an OpenAI-shaped error body (``context_length_exceeded``…), if any."""
+    try:
+        code = msgspec.json.decode(body, type=dict[str, Any]).get("error", {}).get("code")
+    except (msgspec.DecodeError, msgspec.ValidationError, AttributeError):
+        return None
+    return str(code) if isinstance(code, str | int) else None
+
+
 def _client_timeout(timeouts: Timeouts, deadline: float | None = None) -> aiohttp.ClientTimeout:
     total = timeouts.total
     if deadline is not None:
@@ -103,7 +118,12 @@ class _Call:
         self, account: Account, url: str, body: bytes, timeout: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
         try:
-            resp = await account.session.post(url, data=body, headers=account.headers, timeout=timeout)
+            headers = account.headers
+            if account.token is not None:
+                headers = {**headers, "Authorization": "Bearer " + await account.token.get(account.session)}
+            resp = await account.session.post(
+                url, data=body, headers=with_traceparent(headers), timeout=timeout
+            )
         except TimeoutError:
             raise UpstreamTimeout(
                 f"Deployment '{self.deployment}' did not answer in time.", deployment=self.deployment
@@ -125,6 +145,7 @@ class _Call:
                 upstream_status=resp.status,
                 deployment=self.deployment,
                 retry_after=_retry_after(resp.headers),
+                upstream_code=_error_code(data),
             )
         return resp
 
@@ -155,6 +176,7 @@ class OpenAIChatModel:
         self._timeout = _client_timeout(timeouts)
 
     async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[Event]:
+        refuse_foreign_extra(request, speaks="openai", provider=self.account.name)
         # Always ask for usage when streaming: accounting needs it even when the caller did not.
         body = wire.encode_chat_request(request, model=self.upstream_model, stream=request.stream)
         call = _Call(self.deployment)

@@ -1,4 +1,4 @@
-"""Vendor presets for OpenAI-compatible servers: default base URL, how the key is sent, its usual variable."""
+"""Vendor presets: default base URL, how the credential is sent, its usual variable, the wire protocol."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ __all__ = ["PRESETS", "Preset"]
 @dataclass(frozen=True, slots=True)
 class Preset:
     base_url: str | None  # None: the operator must give one
-    auth: Literal["bearer", "api-key", "none"]
+    auth: Literal["bearer", "api-key", "none", "x-api-key", "x-goog-api-key", "oauth", "sigv4"]
     env_key: str | None  # the standard environment variable holding the key
-    wire: Literal["openai", "simulated"] = "openai"
+    wire: Literal["openai", "simulated", "anthropic", "gemini", "bedrock"] = "openai"
 
 
 PRESETS: dict[ProviderType, Preset] = {
@@ -33,4 +33,12 @@ PRESETS: dict[ProviderType, Preset] = {
     "openrouter": Preset("https://openrouter.ai/api/v1", "bearer", "OPENROUTER_API_KEY"),
     "openai-compatible": Preset(None, "bearer", None),
     "simulated": Preset(None, "none", None, wire="simulated"),
+    "anthropic": Preset("https://api.anthropic.com/v1", "x-api-key", "ANTHROPIC_API_KEY", wire="anthropic"),
+    "gemini": Preset(
+        "https://generativelanguage.googleapis.com/v1beta", "x-goog-api-key", "GEMINI_API_KEY", wire="gemini"
+    ),
+    # Vertex AI and Bedrock: the base URL follows from the region (https://{region}-aiplatform…,
+    # https://bedrock-runtime.{region}.amazonaws.com); see podium.providers.registry.
+    "vertex": Preset(None, "oauth", None, wire="gemini"),
+    "bedrock": Preset(None, "sigv4", None, wire="bedrock"),
 }

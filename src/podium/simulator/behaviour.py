@@ -213,7 +213,16 @@ class Simulation:
                 output_tokens += self._text(events, request, source, index)
         if self.spec.usage:
             input_tokens = sum(_message_tokens(m) for m in request.messages)
-            events.append(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+            cached = min(spec.cached_tokens, input_tokens)
+            written = min(spec.cache_write_tokens, input_tokens - cached)
+            events.append(
+                Usage(
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cached_input_tokens=cached,
+                    cache_write_tokens=written,
+                )
+            )
         return events
 
     @staticmethod

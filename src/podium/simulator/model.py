@@ -20,6 +20,7 @@ from podium.canonical import ChatRequest, EmbeddingRequest, EmbeddingResult, Eve
 from podium.errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamStatusError, UpstreamTimeout
 from podium.simulator.behaviour import SimulatedError, Simulation
 from podium.simulator.spec import SimSpec, parse_spec
+from podium.wire.dialect import refuse_foreign_extra
 
 __all__ = ["SimulatedChatModel", "SimulatedEmbeddingModel"]
 
@@ -90,6 +91,8 @@ class SimulatedChatModel:
     async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[Event]:
         sim = self._simulation
         spec = self.spec
+        # It answers like an OpenAI-compatible server, so it refuses another API's fields as one must.
+        refuse_foreign_extra(request, speaks="openai", provider="simulated")
         try:
             events = sim.chat(request)
         except SimulatedError as failure:

@@ -23,7 +23,7 @@ streaming: drops it without an answer); ``hang`` answers nothing until the clien
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -32,6 +32,7 @@ from podium.canonical import Event
 from podium.collect import Collector
 from podium.errors import PodiumError, RequestError
 from podium.simulator.behaviour import SimulatedError, Simulation
+from podium.simulator.dialects import check_access, dialect_of, oauth_token
 from podium.simulator.recording import RequestLog
 from podium.simulator.spec import MODES, SimSpec, parse_spec
 from podium.wire.openai import (
@@ -59,10 +60,11 @@ _DISCONNECT_POLL_S = 0.05
 class _State:
     """The server's simulations, one per (model, header options), so ``seed`` sequences persist."""
 
-    __slots__ = ("api_key", "simulations")
+    __slots__ = ("api_key", "simulations", "tokens")
 
     def __init__(self, api_key: str | None) -> None:
         self.api_key = api_key
+        self.tokens: dict[str, float] = {}  # bearer tokens issued by /sim/oauth/token -> expiry
         self.simulations: dict[tuple[str, tuple[tuple[str, str], ...]], Simulation] = {}
 
     def simulation(self, model: str, headers: Mapping[str, str]) -> Simulation:
@@ -77,7 +79,7 @@ class _State:
         return sim
 
 
-_STATE_KEY = web.AppKey("podium.simulator.state", _State)
+STATE_KEY = _STATE_KEY = web.AppKey("podium.simulator.state", _State)
 
 
 # --------------------------------------------------------------------------- responses
@@ -125,7 +127,12 @@ async def _until_client_leaves(request: web.Request) -> web.Response:
     return web.Response(status=504)
 
 
-async def _prelude(request: web.Request, sim: Simulation, extra_ms: float) -> web.StreamResponse | None:
+async def _prelude(
+    request: web.Request,
+    sim: Simulation,
+    extra_ms: float,
+    fail: Callable[[SimulatedError], web.Response] | None = None,
+) -> web.StreamResponse | None:
     """Latency, then hang or failure: the answer to give instead of the real one, if any."""
     spec = sim.spec
     delay = spec.latency_ms + extra_ms
@@ -134,7 +141,9 @@ async def _prelude(request: web.Request, sim: Simulation, extra_ms: float) -> we
     if spec.hang:
         return await _until_client_leaves(request)
     failure = sim.failure()
-    return _failure(failure) if failure is not None else None
+    if failure is None:
+        return None
+    return (fail or _failure)(failure)
 
 
 def _simulation(request: web.Request, model: str) -> Simulation | web.Response:
@@ -152,7 +161,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         chat, include_usage = parse_chat_request(await request.read())
     except RequestError as exc:
         return _request_error(exc)
-    sim = _simulation(request, chat.model)
+    sim = _simulation(request, request.match_info.get("deployment", chat.model))
     if isinstance(sim, web.Response):
         return sim
     spec = sim.spec
@@ -180,7 +189,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         await response.write(_MALFORMED_EVENT + _DONE)
         return response
     await _stream(
-        request, response, events, ChunkEncoder(model=chat.model, include_usage=include_usage), spec
+        request, response, events, ChunkEncoder(model=chat.model, include_usage=include_usage).encode, spec
     )
     return response
 
@@ -189,9 +198,13 @@ async def _stream(
     request: web.Request,
     response: web.StreamResponse,
     events: list[Event],
-    encoder: ChunkEncoder,
+    encode: Callable[[Event], bytes | None],
     spec: SimSpec,
+    tail: bytes = _DONE,
+    cut_mid_frame: bool = False,
 ) -> None:
+    """Write ``events`` as ``encode`` frames them, then ``tail``; ``disconnect_after`` drops the
+    connection after that many frames (and half of the next one, with ``cut_mid_frame``)."""
     cut = spec.disconnect_after
     paced = bool(spec.ttft_ms or spec.chunk_delay_ms)
     pending: list[bytes] = []  # unpaced, the whole stream goes out in one write
@@ -201,10 +214,12 @@ async def _stream(
             delay = spec.ttft_ms if i == 1 else spec.chunk_delay_ms
             if delay:
                 await asyncio.sleep(delay / 1000.0)
-        frame = encoder.encode(event)
+        frame = encode(event)
         if frame is None:
             continue
         if cut is not None and sent >= cut:
+            if cut_mid_frame:
+                pending.append(frame[: len(frame) // 2])
             break
         sent += 1
         if paced:
@@ -212,7 +227,7 @@ async def _stream(
         else:
             pending.append(frame)
     if cut is None:
-        pending.append(_DONE)
+        pending.append(tail)
     if pending:
         await response.write(b"".join(pending))
     if cut is not None:
@@ -224,7 +239,7 @@ async def _embeddings(request: web.Request) -> web.StreamResponse:
         embedding_request, encoding = parse_embedding_request(await request.read())
     except RequestError as exc:
         return _request_error(exc)
-    sim = _simulation(request, embedding_request.model)
+    sim = _simulation(request, request.match_info.get("deployment", embedding_request.model))
     if isinstance(sim, web.Response):
         return sim
     spec = sim.spec
@@ -284,8 +299,9 @@ async def _not_found(request: web.Request) -> web.Response:
 
 @web.middleware
 async def _record_and_authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Record every ``/v1/`` request, then check the bearer key when one is configured."""
-    if not request.path.startswith("/v1/"):
+    """Record every API request, then check the credential its dialect requires (see ``dialects``)."""
+    dialect = dialect_of(request.path)
+    if dialect is None:
         return await handler(request)
     body = await request.read()
     record = request.app[LOG_KEY].add(
@@ -295,20 +311,17 @@ async def _record_and_authorize(request: web.Request, handler: Handler) -> web.S
         headers=request.headers.items(),
         body=body,
     )
-    api_key = request.app[_STATE_KEY].api_key
+    state = request.app[_STATE_KEY]
     response: web.StreamResponse
-    if api_key is not None and request.headers.get("Authorization") != f"Bearer {api_key}":
-        given = "Authorization" in request.headers
-        response = _error(
-            401,
-            "Incorrect API key provided." if given else "You didn't provide an API key.",
-            type_="invalid_request_error",
-            code="invalid_api_key",
-        )
-    else:
-        response = await handler(request)
+    refused = check_access(request, dialect, body, state.api_key, state.tokens)
+    response = refused if refused is not None else await handler(request)
     record.status = response.status
     return response
+
+
+async def _oauth(request: web.Request) -> web.Response:
+    state = request.app[_STATE_KEY]
+    return await oauth_token(request, state.api_key, state.tokens)
 
 
 def create_app(
@@ -327,6 +340,17 @@ def create_app(
     app.router.add_post("/v1/embeddings", _embeddings)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/v1/models/{model:.+}", _model)
+    app.router.add_post("/openai/deployments/{deployment}/chat/completions", _chat)
+    app.router.add_post("/openai/deployments/{deployment}/embeddings", _embeddings)
+    app.router.add_post("/sim/oauth/token", _oauth)
+    # Imported here: each dialect's front end uses this module's helpers.
+    from podium.simulator.anthropic_api import add_routes as add_anthropic
+    from podium.simulator.bedrock_api import add_routes as add_bedrock
+    from podium.simulator.gemini_api import add_routes as add_gemini
+
+    add_anthropic(app)
+    add_gemini(app)
+    add_bedrock(app)
     app.router.add_get("/health", _health)
     app.router.add_route("GET", "/sim/requests", _requests)
     app.router.add_route("DELETE", "/sim/requests", _requests)

@@ -43,6 +43,8 @@ class SimSpec:
     dims: int = 256
     chunk_words: int = 1
     usage: bool = True  # false: answers carry no usage, like many self-hosted servers
+    cached_tokens: int = 0  # of the input tokens, how many the answer reports as read from a cache
+    cache_write_tokens: int = 0  # … and as written to it (Anthropic, Bedrock)
 
     @property
     def failure_status(self) -> int | None:
@@ -118,6 +120,8 @@ OPTIONS: dict[str, Callable[[str, str], Any]] = {
     "usage": _bool,
     "dims": lambda n, r: _int(n, r, 1, 65_536),
     "chunk_words": lambda n, r: _int(n, r, 1),
+    "cached_tokens": lambda n, r: _int(n, r, 0),
+    "cache_write_tokens": lambda n, r: _int(n, r, 0),
 }
 
 

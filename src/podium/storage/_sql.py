@@ -53,13 +53,28 @@ def insert_requests_sql(mark: str) -> str:
     )
 
 
+_GUARDRAILS = REQUEST_COLUMNS.index("guardrails")  # verdicts: JSON text (SQLite) or jsonb (PostgreSQL)
+
+
 def request_rows(records: Iterable[RequestRecord]) -> list[tuple[Any, ...]]:
-    return [msgspec.structs.astuple(r) for r in records]
+    rows = []
+    for r in records:
+        row = msgspec.structs.astuple(r)
+        if r.guardrails:
+            row = (*row[:_GUARDRAILS], msgspec.json.encode(r.guardrails).decode(), *row[_GUARDRAILS + 1 :])
+        else:
+            row = (*row[:_GUARDRAILS], None, *row[_GUARDRAILS + 1 :])
+        rows.append(row)
+    return rows
 
 
 def request_from_row(row: Sequence[Any]) -> RequestRecord:
+    fields = dict(zip(REQUEST_COLUMNS, row, strict=True))
+    verdicts = fields.pop("guardrails")
+    if verdicts is not None:
+        fields["guardrails"] = msgspec.json.decode(verdicts)
     # strict=False turns SQLite's 0/1 back into booleans; PostgreSQL rows are already typed.
-    return msgspec.convert(dict(zip(REQUEST_COLUMNS, row, strict=True)), RequestRecord, strict=False)
+    return msgspec.convert(fields, RequestRecord, strict=False)
 
 
 def select_requests_sql(query: RequestQuery, mark: str) -> tuple[str, list[Any]]:
@@ -77,6 +92,7 @@ def select_requests_sql(query: RequestQuery, mark: str) -> tuple[str, list[Any]]
         ("requested_model", query.model),
         ("deployment", query.deployment),
         ("status", query.status),
+        ("guardrail_action", query.guardrail_action),
     ):
         if value is not None:
             clauses.append(f"{column} = {arg(value)}")

@@ -18,7 +18,26 @@ import msgspec
 
 from podium.errors import ConfigError, ConfigProblem
 from podium.storage import _sql
-from podium.storage.base import KeyStore, MetaStore, RequestLog, StorageUnavailable
+from podium.storage.base import (
+    AlertStore,
+    AuditStore,
+    EvalStore,
+    IdentityStore,
+    KeyStore,
+    KnowledgeStore,
+    MetaStore,
+    PromptStore,
+    RequestLog,
+    ResponseStore,
+    StorageUnavailable,
+    UsageStore,
+)
+from podium.storage.postgres_audit import PostgresAuditStore
+from podium.storage.postgres_identity import PostgresIdentityStore
+from podium.storage.postgres_knowledge import PostgresKnowledgeStore
+from podium.storage.postgres_observability import PostgresAlertStore, PostgresEvalStore, PostgresUsageStore
+from podium.storage.postgres_prompts import PostgresPromptStore
+from podium.storage.postgres_responses import PostgresResponseStore
 from podium.storage.records import KeyRecord, RequestPage, RequestQuery, RequestRecord
 
 __all__ = ["PostgresStorage"]
@@ -59,6 +78,14 @@ class PostgresStorage:
         self.keys: KeyStore = PostgresKeyStore(pool)
         self.requests: RequestLog = PostgresRequestLog(pool)
         self.meta: MetaStore = PostgresMetaStore(pool)
+        self.identity: IdentityStore = PostgresIdentityStore(pool)
+        self.audit: AuditStore = PostgresAuditStore(pool)
+        self.responses: ResponseStore = PostgresResponseStore(pool)
+        self.prompts: PromptStore = PostgresPromptStore(pool)
+        self.knowledge: KnowledgeStore = PostgresKnowledgeStore(pool)
+        self.usage: UsageStore = PostgresUsageStore(pool)
+        self.evals: EvalStore = PostgresEvalStore(pool)
+        self.alerts: AlertStore = PostgresAlertStore(pool)
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10, connect_timeout: float = 10.0) -> PostgresStorage:

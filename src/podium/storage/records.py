@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-__all__ = ["KeyRecord", "RequestPage", "RequestQuery", "RequestRecord"]
+__all__ = ["GuardrailVerdict", "KeyRecord", "RequestPage", "RequestQuery", "RequestRecord"]
 
 Scope = Literal["inference", "admin"]
 
@@ -25,8 +25,29 @@ class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: float | None = None
     revoked_at: float | None = None
     metadata: dict[str, str] = {}
+    roles: tuple[str, ...] = ()  # admin-API roles (docs/access-control.md); "admin" scope alone = owner
+    team: str | None = None  # a team of the key's tenant
+    guardrail_policy: str | None = None  # the guardrail policy applied to this key's calls
+    allowed_regions: tuple[str, ...] = ()  # regions its calls may be processed in; empty: any
     rev: int = 0  # assigned by storage on every write; replicas sync on it
     version: int = 1
+
+
+class GuardrailVerdict(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What one guardrail scanner decided about one call: on the request record and in the audit trail.
+
+    ``kinds`` says what was found (``EMAIL``, ``PROMPT_INJECTION``…), never the matched text.
+    """
+
+    policy: str
+    scanner: str  # the scanner's name in the policy (its type unless named)
+    stage: Literal["input", "output"]
+    action: Literal["allow", "redact", "pseudonymize", "block", "flag"]
+    kinds: tuple[str, ...] = ()
+    count: int = 0  # findings
+    score: float = 0.0  # the highest score, 0..1
+    latency_ms: float = 0.0
+    error: str | None = None  # "timeout", "error: ValueError", "oversize", "binary": why it did not scan
 
 
 class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,7 +57,7 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float  # epoch seconds when the request arrived
     key_id: str | None
     tenant: str = "default"
-    api: Literal["chat", "embeddings"] = "chat"
+    api: Literal["chat", "embeddings", "messages", "responses"] = "chat"  # the inbound API
     requested_model: str
     route: str | None = None
     deployment: str | None = None
@@ -55,6 +76,15 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     streamed: bool = False
     attempts: int = 0
     overhead_ms: float | None = None
+    prompt_name: str | None = None  # the registry prompt the request used, if any
+    prompt_version: int | None = None  # the version of it that served (a label may split traffic)
+    route_reason: str | None = None  # why this deployment answered (the x-podium-route header's reason)
+    cache: str | None = None  # "hit", "semantic-hit", "miss" or "skip"; None when no cache applied
+    limit_hit: str | None = None  # the limit that refused the request or made it wait ("per-key.rpm")
+    queued_ms: float | None = None  # time waited in a limit's queue
+    guardrail_action: str | None = None  # the strongest guardrail action: block, redact, pseudonymize, flag
+    guardrails: tuple[GuardrailVerdict, ...] = ()  # every scanner's verdict (docs/guardrails.md)
+    team: str | None = None  # the key's team when the request was made (usage by team)
     version: int = 1
 
 
@@ -67,6 +97,7 @@ class RequestQuery(msgspec.Struct, frozen=True, kw_only=True):
     deployment: str | None = None
     status: int | None = None
     errors_only: bool = False
+    guardrail_action: str | None = None  # only requests where a guardrail blocked, redacted… ("block")
     since: float | None = None  # created_at >= since
     until: float | None = None  # created_at < until
     limit: int = 50  # clamped to 1..1000

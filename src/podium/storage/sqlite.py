@@ -22,13 +22,32 @@ import msgspec
 
 from podium.errors import ConfigError, ConfigProblem
 from podium.storage import _sql
-from podium.storage.base import KeyStore, MetaStore, RequestLog, StorageUnavailable
+from podium.storage.base import (
+    AlertStore,
+    AuditStore,
+    EvalStore,
+    IdentityStore,
+    KeyStore,
+    KnowledgeStore,
+    MetaStore,
+    PromptStore,
+    RequestLog,
+    ResponseStore,
+    StorageUnavailable,
+    UsageStore,
+)
 from podium.storage.records import KeyRecord, RequestPage, RequestQuery, RequestRecord
+from podium.storage.sqlite_audit import SQLiteAuditStore
+from podium.storage.sqlite_identity import SQLiteIdentityStore
+from podium.storage.sqlite_knowledge import SQLiteKnowledgeStore
+from podium.storage.sqlite_observability import SQLiteAlertStore, SQLiteEvalStore, SQLiteUsageStore
+from podium.storage.sqlite_prompts import SQLitePromptStore
+from podium.storage.sqlite_responses import SQLiteResponseStore
 
 __all__ = ["SQLiteStorage", "path_from_url"]
 
 BUSY_TIMEOUT_MS = 10_000
-_JSON_COLUMNS = frozenset({"scopes", "models", "metadata"})
+_JSON_COLUMNS = frozenset({"scopes", "models", "metadata", "roles", "allowed_regions"})
 _KEY_SELECT = f"SELECT {', '.join(_sql.KEY_COLUMNS)} FROM api_keys"
 
 
@@ -103,6 +122,14 @@ class SQLiteStorage:
         self.keys: KeyStore = SQLiteKeyStore(db)
         self.requests: RequestLog = SQLiteRequestLog(db)
         self.meta: MetaStore = SQLiteMetaStore(db)
+        self.identity: IdentityStore = SQLiteIdentityStore(db)
+        self.audit: AuditStore = SQLiteAuditStore(db)
+        self.responses: ResponseStore = SQLiteResponseStore(db)
+        self.prompts: PromptStore = SQLitePromptStore(db)
+        self.knowledge: KnowledgeStore = SQLiteKnowledgeStore(db)
+        self.usage: UsageStore = SQLiteUsageStore(db)
+        self.evals: EvalStore = SQLiteEvalStore(db)
+        self.alerts: AlertStore = SQLiteAlertStore(db)
         self._closed = False
 
     @classmethod

@@ -39,6 +39,7 @@ from podium.canonical import (
     Usage,
 )
 from podium.errors import PodiumError, RequestError, UpstreamProtocolError
+from podium.prompts.reference import names_prompt
 from podium.wire import openai_types as w
 
 __all__ = [
@@ -107,7 +108,7 @@ def parse_chat_request(body: bytes) -> tuple[ChatRequest, bool]:
         except msgspec.ValidationError as exc:
             raise _validation_error(exc) from None
         extra = {k: v for k, v in obj.items() if k not in w.KNOWN_CHAT_FIELDS} or None
-    if not wire.messages:
+    if not wire.messages and not names_prompt(wire.model, extra):  # a registry prompt brings its own
         raise RequestError("`messages` must hold at least one message.", param="messages")
     include_usage = bool(wire.stream_options and wire.stream_options.include_usage)
     return _chat_to_canonical(wire, extra), include_usage
@@ -583,6 +584,18 @@ class ChunkEncoder:
         )
         return b"data: " + _encode(chunk) + b"\n\n"
 
+    def extension(self, fields: dict[str, Any]) -> bytes:
+        """A chunk without choices carrying Podium's extension fields (``podium``), sent before [DONE]."""
+        chunk = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "choices": [],
+            "podium": fields,
+        }
+        return b"data: " + _encode(chunk) + b"\n\n"
+
     def _delta(self, index: int, delta: _OutDelta) -> bytes:
         if index not in self._roles_sent:
             self._roles_sent.add(index)
@@ -618,7 +631,10 @@ class ChunkEncoder:
             self._id = event.id
             self._created = event.created
             self._fingerprint = event.system_fingerprint
-            return None
+            # The first frame goes out as soon as the upstream has begun, as OpenAI's own streams do,
+            # rather than waiting for the first piece of text.
+            self._roles_sent.add(0)
+            return self._frame([_OutChunkChoice(index=0, delta=_OutDelta(role="assistant", content=""))])
         if isinstance(event, Usage):
             return self._frame([], _out_usage(event)) if self._include_usage else None
         if isinstance(event, RefusalDelta):
@@ -698,6 +714,11 @@ def encode_completion(c: Completion, *, model: str) -> bytes:
         system_fingerprint=c.system_fingerprint,
     )
     return _encode(out)
+
+
+def with_extensions(body: bytes, fields: dict[str, Any]) -> bytes:
+    """A response object (``encode_completion``'s JSON) with Podium's extension fields as ``podium``."""
+    return body[: body.rindex(b"}")] + b',"podium":' + _encode(fields) + b"}"
 
 
 def _floats(vec: tuple[float, ...] | bytes) -> list[float]:

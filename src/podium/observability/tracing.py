@@ -1,0 +1,601 @@
+"""OpenTelemetry traces: a root span per request, a child per pipeline step, a child per provider attempt.
+
+Built only when ``observability.tracing.enabled``: with it off nothing here is imported and no span
+is ever made. The shape of one chat request's trace::
+
+    POST /v1/chat/completions              (SERVER; GenAI + podium.* attributes)
+    ├── podium.auth                         the key lookup
+    ├── podium.prompt / .authorize / .limits / .guardrails / .resolve / .cache / .routing …
+    ├── chat gpt-4o-mini                    (CLIENT) attempt 1: error.type, status ERROR
+    └── chat gpt-4o-mini                    (CLIENT) attempt 2: gen_ai.usage.*, finish reasons
+
+Pipeline steps are middleware — each wraps the rest of the path — but their spans are siblings: a
+step's span covers its own work up to the moment it hands the call on, so a trace reads as the
+sequence of steps instead of a staircase. Provider attempts are models that wrap models (the
+conventions' instrumentation seam), so every adapter, present and future, is traced without edits.
+
+**Why spans are recorded as plain data.** The OpenTelemetry SDK's ``start_span`` costs tens of
+microseconds per span in Python (sampler, locked attribute maps, processor callbacks); a request
+has seven or more. So on the request path Podium only notes each span's ids, times and attributes
+in the request's :class:`_Trace` — a few hundred nanoseconds — and after the response turns them
+into the SDK's ``ReadableSpan`` objects for the configured span processors (OTLP export, or an
+in-memory exporter in tests). Exporters, sampling rules and the GenAI attribute names are
+OpenTelemetry's; only the bookkeeping is Podium's. Sampling is decided once, at the root (the
+caller's sampled flag, else ``sample_ratio`` on the trace id, as ``TraceIdRatioBased`` does); an
+unsampled request records nothing but still passes its trace on.
+
+A W3C ``traceparent`` from the caller is continued; each attempt passes its own span's
+``traceparent`` upstream (:data:`podium.observability.propagation.TRACEPARENT`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from podium import __version__
+from podium.canonical import (
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResult,
+    Event,
+    Finish,
+    ResponseStart,
+    Usage,
+)
+from podium.config.observability import TracingSettings
+from podium.errors import PodiumError
+from podium.observability import conventions as c
+from podium.observability.otlp import OtlpExporter, SpanData
+from podium.observability.propagation import TRACEPARENT
+from podium.observability.redact import messages_json, redact
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from podium.collect import Collector
+    from podium.gateway.call import Call
+    from podium.gateway.pipeline import Handler, Step
+    from podium.providers.registry import Models
+
+__all__ = ["Tracing"]
+
+_UNTRACED = frozenset({"/metrics", "/healthz", "/readyz"})
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_OK: tuple[int, str] = (0, "")  # (status code: 0 unset, 2 error; message)
+_INTERNAL, _SERVER, _CLIENT = SpanKind.INTERNAL.value, SpanKind.SERVER.value, SpanKind.CLIENT.value
+_rand = random.Random()
+_now = time.time_ns
+
+# Step function (or owning class) name -> the pipeline concept it implements, for span names.
+_STEP_NAMES = {
+    "authorize_model": "authorize",
+    "limit": "limits",
+    "route": "routing",
+    "rag": "retrieval",
+    "Guardrails": "guardrails",
+    "AnswerCache": "cache",
+}
+
+Attributes = dict[str, Any]
+
+
+def _new_id() -> int:
+    return _rand.getrandbits(64) or 1
+
+
+class _Trace:
+    """One request's (or workflow run's) spans, noted as tuples while it runs."""
+
+    __slots__ = ("emitted", "root", "root_attributes", "sampled", "spans", "trace_id")
+
+    def __init__(self, trace_id: int, root: int, sampled: bool) -> None:
+        self.trace_id = trace_id
+        self.root = root
+        self.sampled = sampled
+        self.spans: list[SpanData] = []
+        self.root_attributes: Attributes | None = None  # set by Tracing.recorded on an HTTP root
+        self.emitted = False
+
+    def traceparent(self, span_id: int) -> str:
+        return f"00-{self.trace_id:032x}-{span_id:016x}-{'01' if self.sampled else '00'}"
+
+
+_current: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar("podium_trace", default=None)
+_parent: contextvars.ContextVar[int | None] = contextvars.ContextVar("podium_parent_span", default=None)
+
+
+def _parse_traceparent(value: str) -> tuple[int, int, bool] | None:
+    """(trace id, parent span id, sampled) of a W3C traceparent; None if it is malformed."""
+    parts = value.strip().split("-")
+    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3][:2], 16)
+    except ValueError:
+        return None
+    if trace_id == 0 or span_id == 0:
+        return None
+    return trace_id, span_id, bool(flags & 1)
+
+
+def _step_name(step: Any) -> str:
+    owner = getattr(step, "__self__", None)
+    name = type(owner).__name__ if owner is not None else getattr(step, "__name__", "step")
+    return "podium." + _STEP_NAMES.get(name, name)
+
+
+def _error_type(exc: BaseException) -> str:
+    if isinstance(exc, PodiumError):
+        return exc.code or type(exc).__name__
+    return type(exc).__name__
+
+
+def _error(exc: BaseException) -> tuple[int, str]:
+    return (StatusCode.ERROR.value, f"{_error_type(exc)}: {str(exc)[:200]}")
+
+
+class Tracing:
+    """The tracing of one gateway: its span processors, its sampling, its span recording."""
+
+    def __init__(self, settings: TracingSettings) -> None:
+        self.settings = settings
+        self.resource = Resource.create({"service.name": settings.service_name})
+        self.scope = InstrumentationScope("podium", __version__)
+        self.processors: list[SpanProcessor] = []  # SDK span processors (an in-memory exporter in tests)
+        self.exporter: OtlpExporter | None = None
+        if settings.otlp_endpoint:
+            resource = {"service.name": settings.service_name, "telemetry.sdk.name": "podium"}
+            resource["telemetry.sdk.language"] = "python"
+            self.exporter = OtlpExporter(
+                settings.otlp_endpoint, settings.otlp_headers, resource, ("podium", __version__)
+            )
+        self._bound = int(settings.sample_ratio * (1 << 64))  # TraceIdRatioBased's rule
+        self.capture = settings.capture_content
+
+    def add_span_processor(self, processor: SpanProcessor) -> None:
+        self.processors.append(processor)
+
+    def shutdown(self) -> None:
+        if self.exporter is not None:
+            self.exporter.shutdown()
+        for p in self.processors:
+            p.shutdown()
+
+    # ------------------------------------------------------------------ recording and emitting
+
+    def _begin(self, parent: str | None) -> tuple[_Trace, int | None]:
+        found = _parse_traceparent(parent) if parent else None
+        if found is not None:
+            trace_id, parent_id, sampled = found
+            return _Trace(trace_id, _new_id(), sampled), parent_id
+        trace_id = _rand.getrandbits(128) or 1
+        return _Trace(trace_id, _new_id(), (trace_id & 0xFFFFFFFFFFFFFFFF) < self._bound), None
+
+    def _emit(
+        self,
+        tr: _Trace,
+        spans: Sequence[SpanData],
+    ) -> None:
+        """Hand finished spans to the OTLP exporter, and to SDK processors as ReadableSpans."""
+        if self.exporter is not None:
+            self.exporter.add(tr.trace_id, spans)
+        if not self.processors:
+            return
+        trace_id = tr.trace_id
+        for name, span_id, parent_id, kind, start, end, attributes, code, message in spans:
+            span = ReadableSpan(
+                name=name,
+                context=SpanContext(trace_id, span_id, False, _SAMPLED),
+                # Only the root's parent can be remote: the caller's span, from its traceparent.
+                parent=SpanContext(trace_id, parent_id, span_id == tr.root, _SAMPLED)
+                if parent_id is not None
+                else None,
+                resource=self.resource,
+                attributes=attributes,
+                kind=SpanKind(kind),
+                status=Status(StatusCode(code), message or None) if code else Status(StatusCode.UNSET),
+                start_time=start,
+                end_time=end,
+                instrumentation_scope=self.scope,
+            )
+            for p in self.processors:
+                p.on_end(span)
+
+    def _finish(self, tr: _Trace) -> None:
+        tr.emitted = True
+        if tr.spans and (self.processors or self.exporter is not None):
+            spans, tr.spans = tr.spans, []
+            try:
+                asyncio.get_running_loop().call_soon(self._emit, tr, spans)
+            except RuntimeError:  # no loop (a synchronous caller): emit now
+                self._emit(tr, spans)
+
+    def _add(
+        self,
+        tr: _Trace,
+        name: str,
+        span_id: int,
+        parent_id: int | None,
+        kind: int,
+        start: int,
+        attributes: Attributes | None = None,
+        status: tuple[int, str] = _OK,
+    ) -> None:
+        record = (name, span_id, parent_id, kind, start, _now(), attributes, status[0], status[1])
+        if tr.emitted:  # a span that outlived its trace's root (an abandoned stream closed late)
+            self._emit(tr, [record])
+        else:
+            tr.spans.append(record)
+
+    # ------------------------------------------------------------------ the request
+
+    async def serve(
+        self, request: web.BaseRequest, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Run ``handler`` inside the request's root span, continuing the caller's trace if it sent one."""
+        path = request.path
+        if path in _UNTRACED:
+            return await handler(request)
+        tr, remote_parent = self._begin(request.headers.get("traceparent"))
+        token = _current.set(tr)
+        if not tr.sampled:
+            try:
+                return await handler(request)
+            finally:
+                _current.reset(token)
+        start = _now()
+        status = _OK
+        code = 0
+        try:
+            response = await handler(request)
+            code = response.status
+            if code >= 500:
+                status = (StatusCode.ERROR.value, f"HTTP {code}")
+            return response
+        except BaseException as exc:
+            status = _error(exc)
+            raise
+        finally:
+            _current.reset(token)
+            name = f"{request.method} {path if path.startswith('/v1/') else '/'.join(path.split('/')[:3])}"
+            attributes: Attributes = {"http.request.method": request.method, "url.path": path}
+            if code:
+                attributes["http.response.status_code"] = code
+            if tr.root_attributes:
+                attributes.update(tr.root_attributes)
+                if status is _OK and tr.root_attributes.get(c.ERROR_TYPE) == "client_closed":
+                    status = (StatusCode.ERROR.value, "client_closed")
+            tr.spans.append((name, tr.root, remote_parent, _SERVER, start, _now(), attributes, *status))
+            self._finish(tr)
+
+    def recorded(self, call: Call, status: int, collector: Collector | None, cost: float | None) -> None:
+        """Note what the call became, for its request's root span (GenAI and podium.* attributes)."""
+        tr = _current.get()
+        if tr is None or not tr.sampled:
+            return
+        cand = call.candidate
+        a: Attributes = {
+            c.OPERATION: c.operation_name(call.api),
+            c.REQUEST_MODEL: call.model,
+            "podium.request_id": call.id,
+            "podium.tenant": call.principal.tenant,
+            "podium.key_id": call.principal.id,
+            "podium.attempts": call.attempts,
+        }
+        if cand is not None:
+            a[c.PROVIDER] = c.provider_name(cand.provider_type)
+            a["podium.deployment"] = cand.deployment
+            a[c.RESPONSE_MODEL] = cand.upstream_model
+        if call.target is not None and call.target.route is not None:
+            a["podium.route"] = call.target.route
+        if call.route_reason is not None:
+            a["podium.route.reason"] = call.route_reason
+        if call.cache is not None:
+            a["podium.cache"] = call.cache
+        if call.prompt_name is not None:
+            a["podium.prompt.name"] = call.prompt_name
+            a["podium.prompt.version"] = call.prompt_version or 0
+        if call.guardrails:
+            a["podium.guardrails.verdicts"] = [f"{v.scanner}:{v.stage}:{v.action}" for v in call.guardrails]
+        if call.error is not None:
+            a[c.ERROR_TYPE] = call.error.code or type(call.error).__name__
+        elif status == 499:
+            a[c.ERROR_TYPE] = "client_closed"
+        usage = collector.usage if collector is not None else None
+        if usage is not None:
+            a[c.INPUT_TOKENS] = usage.input_tokens
+            a[c.OUTPUT_TOKENS] = usage.output_tokens
+        if cost is not None:
+            a["podium.cost_usd"] = cost
+        if self.capture:
+            if call.chat is not None:
+                a[c.INPUT_MESSAGES] = messages_json(call.chat.messages)
+            if collector is not None:
+                a[c.OUTPUT_MESSAGES] = redact(collector.output_text())
+        tr.root_attributes = a
+
+    # ------------------------------------------------------------------ spans for other work
+
+    @contextlib.contextmanager
+    def span(self, name: str, attributes: Attributes | None = None) -> Iterator[Attributes | None]:
+        """A span around work outside the request path (a workflow run, a step): a new trace when none
+        is current. Yields its attributes dict (add to it while it runs), or None when not sampled."""
+        tr = _current.get()
+        token = None
+        if tr is None:
+            tr, _ = self._begin(None)
+            token = _current.set(tr)
+            span_id, parent_id = tr.root, None
+        else:
+            span_id, parent_id = _new_id(), _parent.get() or tr.root
+        if not tr.sampled:
+            try:
+                yield None
+            finally:
+                if token is not None:
+                    _current.reset(token)
+            return
+        a: Attributes = dict(attributes or {})
+        start = _now()
+        status = _OK
+        inner = _parent.set(span_id)
+        try:
+            yield a
+        except BaseException as exc:
+            status = _error(exc)
+            raise
+        finally:
+            _parent.reset(inner)
+            self._add(tr, name, span_id, parent_id, _INTERNAL, start, a, status)
+            if token is not None:
+                _current.reset(token)
+                self._finish(tr)
+
+    # ------------------------------------------------------------------ steps
+
+    def steps(self, steps: Sequence[Step]) -> list[Step]:
+        return [self._step(s) for s in steps]
+
+    def _step(self, step: Step) -> Step:
+        name = _step_name(step)
+        add = self._add
+
+        async def traced(call: Call, call_next: Handler) -> Any:
+            tr = _current.get()
+            if tr is None or not tr.sampled:
+                return await step(call, call_next)
+            start = _now()
+            parent = _parent.get() or tr.root
+            handed_on = False
+
+            async def next_step(call: Call) -> Any:
+                # The step hands the call on: its own span ends; what follows is a sibling, not a child.
+                nonlocal handed_on
+                handed_on = True
+                add(tr, name, _new_id(), parent, _INTERNAL, start)
+                return await call_next(call)
+
+            try:
+                result = await step(call, next_step)
+            except BaseException as exc:
+                if not handed_on:
+                    add(
+                        tr,
+                        name,
+                        _new_id(),
+                        parent,
+                        _INTERNAL,
+                        start,
+                        {c.ERROR_TYPE: _error_type(exc)},
+                        _error(exc),
+                    )
+                raise
+            if not handed_on:  # the step answered by itself (a cache hit, a refusal)
+                add(tr, name, _new_id(), parent, _INTERNAL, start)
+            return result
+
+        traced.__name__ = getattr(step, "__name__", "step")
+        return traced
+
+    def wrap_sync(self, func: Callable[..., Any], name: str) -> Callable[..., Any]:
+        """A span around a synchronous call (the key lookup)."""
+        add = self._add
+
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            tr = _current.get()
+            if tr is None or not tr.sampled:
+                return func(*args, **kwargs)
+            start = _now()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                add(
+                    tr,
+                    name,
+                    _new_id(),
+                    tr.root,
+                    _INTERNAL,
+                    start,
+                    {c.ERROR_TYPE: _error_type(exc)},
+                    _error(exc),
+                )
+                raise
+            add(tr, name, _new_id(), tr.root, _INTERNAL, start)
+            return result
+
+        return traced
+
+    # ------------------------------------------------------------------ provider attempts
+
+    def instrument(self, models: Models, deployment: str, provider_type: str, upstream_model: str) -> Models:
+        from podium.providers.registry import Models
+
+        provider = c.provider_name(provider_type)
+        return Models(
+            chat=_TracedChat(self, models.chat, deployment, provider, upstream_model),
+            embeddings=_TracedEmbeddings(self, models.embeddings, deployment, provider, upstream_model),
+        )
+
+
+class _TracedChat:
+    """A chat model whose every ``stream`` call is one CLIENT span: an attempt at one deployment."""
+
+    def __init__(
+        self, tracing: Tracing, inner: Any, deployment: str, provider: str, upstream_model: str
+    ) -> None:
+        self.inner = inner
+        self.tracing = tracing
+        self.deployment = deployment
+        self.provider = provider
+        self.upstream_model = upstream_model
+        self.name = f"chat {upstream_model}"
+
+    def __getattr__(self, name: str) -> Any:  # adapters' own attributes (account…) stay visible
+        return getattr(self.inner, name)
+
+    async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[Event]:
+        tr = _current.get()
+        if tr is None:
+            async for event in self.inner.stream(request, deadline=deadline):
+                yield event
+            return
+        span_id = _new_id() if tr.sampled else (_parent.get() or tr.root)
+        start = _now()
+        token = TRACEPARENT.set(tr.traceparent(span_id))
+        inner = self.inner.stream(request, deadline=deadline)
+        try:
+            # The adapter opens the upstream request in its first step: it reads TRACEPARENT then.
+            first = await inner.__anext__()
+        except StopAsyncIteration:
+            return
+        except BaseException as exc:
+            if tr.sampled:
+                self._end(tr, span_id, start, self._attributes(request, exc), _error(exc))
+            raise
+        finally:
+            TRACEPARENT.reset(token)
+        if not tr.sampled:
+            yield first
+            async for event in inner:
+                yield event
+            return
+        a = self._attributes(request, None)
+        finishes: list[str] = []
+        status = _OK
+        event = first
+        try:
+            while True:
+                if isinstance(event, ResponseStart):
+                    a[c.RESPONSE_ID] = event.id
+                    a[c.RESPONSE_MODEL] = event.model
+                elif isinstance(event, Finish):
+                    finishes.append(event.reason)
+                elif isinstance(event, Usage):
+                    a[c.INPUT_TOKENS] = event.input_tokens
+                    a[c.OUTPUT_TOKENS] = event.output_tokens
+                    if event.cached_input_tokens:
+                        a[c.CACHE_READ_TOKENS] = event.cached_input_tokens
+                    if event.reasoning_tokens:
+                        a[c.REASONING_TOKENS] = event.reasoning_tokens
+                yield event
+                event = await inner.__anext__()
+        except StopAsyncIteration:
+            pass
+        except GeneratorExit:
+            a["podium.abandoned"] = True  # the caller left, or a timeout moved on
+            raise
+        except BaseException as exc:
+            a[c.ERROR_TYPE] = _error_type(exc)
+            status = _error(exc)
+            raise
+        finally:
+            if finishes:
+                a[c.FINISH_REASONS] = finishes
+            await _aclose(inner)
+            self._end(tr, span_id, start, a, status)
+
+    def _attributes(self, request: ChatRequest, exc: BaseException | None) -> Attributes:
+        a: Attributes = {
+            c.OPERATION: "chat",
+            c.PROVIDER: self.provider,
+            c.REQUEST_MODEL: self.upstream_model,
+            c.STREAM: request.stream,
+            "podium.deployment": self.deployment,
+        }
+        if request.temperature is not None:
+            a[c.TEMPERATURE] = request.temperature
+        if request.top_p is not None:
+            a[c.TOP_P] = request.top_p
+        if request.max_tokens is not None:
+            a[c.MAX_TOKENS] = request.max_tokens
+        if exc is not None:
+            a[c.ERROR_TYPE] = _error_type(exc)
+        return a
+
+    def _end(self, tr: _Trace, span_id: int, start: int, a: Attributes, status: tuple[int, str]) -> None:
+        self.tracing._add(tr, self.name, span_id, _parent.get() or tr.root, _CLIENT, start, a, status)
+
+
+class _TracedEmbeddings:
+    def __init__(
+        self, tracing: Tracing, inner: Any, deployment: str, provider: str, upstream_model: str
+    ) -> None:
+        self.inner = inner
+        self.tracing = tracing
+        self.deployment = deployment
+        self.provider = provider
+        self.upstream_model = upstream_model
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def embed(self, request: EmbeddingRequest, *, deadline: float | None = None) -> EmbeddingResult:
+        tr = _current.get()
+        if tr is None:
+            result: EmbeddingResult = await self.inner.embed(request, deadline=deadline)
+            return result
+        span_id = _new_id() if tr.sampled else (_parent.get() or tr.root)
+        token = TRACEPARENT.set(tr.traceparent(span_id))
+        start = _now()
+        a: Attributes = {
+            c.OPERATION: "embeddings",
+            c.PROVIDER: self.provider,
+            c.REQUEST_MODEL: self.upstream_model,
+            "podium.deployment": self.deployment,
+        }
+        status = _OK
+        try:
+            result = await self.inner.embed(request, deadline=deadline)
+            a[c.INPUT_TOKENS] = result.usage.input_tokens
+            a[c.RESPONSE_MODEL] = result.model
+            return result
+        except BaseException as exc:
+            a[c.ERROR_TYPE] = _error_type(exc)
+            status = _error(exc)
+            raise
+        finally:
+            TRACEPARENT.reset(token)
+            if tr.sampled:
+                name = f"embeddings {self.upstream_model}"
+                self.tracing._add(tr, name, span_id, _parent.get() or tr.root, _CLIENT, start, a, status)
+
+
+async def _aclose(stream: Any) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # noqa: BLE001 - closing an upstream stream is best effort
+            return

@@ -1,0 +1,1 @@
+"""Routing: which deployment serves a request, in which order the others stand in, and why."""
