@@ -17,11 +17,12 @@ hybrid search. Read the figures as a small-sample comparison, not a leaderboard.
 
 **Scale.** Synthetic documents (Zipf-distributed words from a 30,000-word vocabulary, 60 words a
 chunk, 100 chunks a document) with clustered random 384-dimension vectors, written through
-``KnowledgeStore.put_document`` — so ingestion is storage throughput, with embedding reported
-apart (``--embed``: MiniLM chunks per second on this machine). Queries are a chunk's two rarest words and one of its words
-at random, with a vector near the chunk's; the hybrid query is the request path's search minus the query's
-embedding: full text in the database, vectors in memory (IVF past 20k rows) or by pgvector's HNSW,
-fusion, and fetching the chunks. PostgreSQL runs at ``PODIUM_TEST_POSTGRES_URL``; pgvector on a
+``KnowledgeStore.put_document`` — so ingestion is storage throughput, with the embedding model
+measured apart (MiniLM chunks per second and query embedding time on this machine). Queries are a
+chunk's two rarest words and one of its words at random, with a vector near the chunk's; the hybrid
+query is the request path's search minus the query's embedding: full text in the database, vectors
+in memory (IVF past 20k rows) or by pgvector's HNSW, fusion, and fetching the chunks. The RAG step's
+cost to a call that does not ask for RAG is measured too. PostgreSQL runs at ``PODIUM_TEST_POSTGRES_URL``; pgvector on a
 ``pgserver`` instance started for the run.
 """
 

@@ -17,6 +17,7 @@ import openai
 import pytest
 from aiohttp import web
 
+from tests.guardrails.helpers import last_record
 from tests.harness import GatewayThread, make_config, sqlite_url
 
 
@@ -63,7 +64,15 @@ class ModerationServer:
         return self
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        async def shutdown() -> None:
+            await self.runner.cleanup()
+            # Handlers still sleeping for "hang" would otherwise be destroyed pending with the loop.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
@@ -119,11 +128,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayThread]:
 def ask(gw: GatewayThread, model: str, text: str = "hello") -> Any:
     with openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0, timeout=15) as c:
         return c.chat.completions.create(model=model, messages=[{"role": "user", "content": text}])
-
-
-def last_record(gw: GatewayThread) -> Any:
-    gw.wait_records(1)
-    return gw.records()[-1]
 
 
 @pytest.mark.parametrize("model", ["closed-crash", "closed-hang"])

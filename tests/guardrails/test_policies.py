@@ -11,6 +11,7 @@ import anthropic
 import openai
 import pytest
 
+from tests.guardrails.helpers import last_record
 from tests.harness import GatewayThread, make_config, sqlite_url
 
 ROUTES = ("guarded", "loose", "out", "schema", "tox")
@@ -75,11 +76,6 @@ def client(gw: GatewayThread, key: str | None = None) -> openai.OpenAI:
 
 def ask(c: openai.OpenAI, model: str, text: str, **kw: Any) -> Any:
     return c.chat.completions.create(model=model, messages=[{"role": "user", "content": text}], **kw)
-
-
-def last_record(gw: GatewayThread) -> Any:
-    gw.wait_records(1)
-    return gw.records()[-1]
 
 
 def test_injection_is_blocked_by_the_default_policy(gw: GatewayThread) -> None:
@@ -242,7 +238,7 @@ def test_admin_request_log_filters_on_guardrail_action(gw: GatewayThread) -> Non
     """GET /admin/requests?guardrail_action=block lists the blocked calls with their verdicts."""
     with client(gw) as c, pytest.raises(openai.BadRequestError):
         ask(c, "guarded", INJECTION)
-    gw.wait_records(1)
+    last_record(gw)
     req = urllib.request.Request(
         gw.url + "/admin/requests?guardrail_action=block", headers={"Authorization": f"Bearer {gw.admin_key}"}
     )

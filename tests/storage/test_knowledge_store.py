@@ -297,3 +297,33 @@ async def _prunes_common_words(storage: Storage) -> None:
     hits = await ks.lexical_search(kb.id, ["company", "zeppelins"], k=5)
     assert [c.text for c in await ks.chunks(kb.id, [h.id for h in hits])] == ["company zeppelin policy"]
     assert len(await ks.lexical_search(kb.id, ["company", "policy"], k=5)) == 5  # all common: the rarest kept
+
+
+@pytest.mark.postgres
+async def test_postgres_drops_words_its_statistics_say_are_everywhere() -> None:
+    """On PostgreSQL, a query word whose lexeme the planner's statistics put in over a third of the chunks
+    is dropped when a rarer word remains, so only the rare word's chunks are ranked."""
+    async with fresh_schema() as url:
+        storage = await open_storage(url, pool_size=2)
+        try:
+            await storage.migrate()
+            ks = storage.knowledge
+            kb = await ks.create_kb(make_kb())
+            chunks = [chunk(i, f"company policy number {i}", vec(1)) for i in range(3200)]
+            await ks.put_document(
+                make_doc(kb, "bulk"), [*chunks, chunk(3200, "company zeppelin policy", vec(1))]
+            )
+            conn = await asyncpg.connect(
+                url.split("?")[0], server_settings={"search_path": url.split("schema=")[1]}
+            )
+            try:
+                await conn.execute("ANALYZE kb_chunks")
+            finally:
+                await conn.close()
+            hits = await ks.lexical_search(kb.id, ["company", "zeppelins"], k=5)
+            assert [c.text for c in await ks.chunks(kb.id, [h.id for h in hits])] == [
+                "company zeppelin policy"
+            ]
+            assert len(await ks.lexical_search(kb.id, ["company", "policy"], k=5)) == 5
+        finally:
+            await storage.close()

@@ -196,9 +196,9 @@ def _citation(s: EvaluatorSettings) -> Callable[[EvalInput], Result]:
 
 
 def _pii(item: EvalInput) -> Result:
-    from podium.observability.redact import _scanner
+    from podium.observability.redact import pii_scanner
 
-    findings = _scanner().find(item.output)
+    findings = pii_scanner().find(item.output)
     if not findings:
         return Result(1.0)
     kinds = sorted({f.kind for f in findings})

@@ -34,7 +34,12 @@ _pack_q = struct.Struct("<Q").pack
 _pack_d = struct.Struct("<d").pack
 
 
+_SMALL = [bytes((i,)) for i in range(128)]
+
+
 def _varint(n: int) -> bytes:
+    if n < 128:
+        return _SMALL[n]
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -43,8 +48,12 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+_TAGS = [_varint(f << 3 | 2) if f else b"" for f in range(16)]
+
+
 def _len(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+    size = len(payload)
+    return _TAGS[field] + (_SMALL[size] if size < 128 else _varint(size)) + payload
 
 
 def _str(field: int, text: str) -> bytes:

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from podium.canonical import Message
 
-__all__ = ["MAX_CHARS", "messages_json", "redact"]
+if TYPE_CHECKING:
+    from podium.guardrails.pii import PiiScanner
+
+__all__ = ["MAX_CHARS", "messages_json", "pii_scanner", "redact"]
 
 MAX_CHARS = 8192  # per captured attribute: a span is not a transcript store
 
 
 @lru_cache(maxsize=1)
-def _scanner():  # type: ignore[no-untyped-def]  # the PiiScanner, built once (its patterns compile)
+def pii_scanner() -> PiiScanner:
+    """The guardrails' PII detector with its pattern entities, built once (its patterns compile)."""
     from podium.guardrails.pii import PiiScanner
 
     return PiiScanner()
@@ -29,7 +34,7 @@ def _scanner():  # type: ignore[no-untyped-def]  # the PiiScanner, built once (i
 def redact(text: str) -> str:
     """``text`` with personal data and secrets replaced by ``[KIND]``, cut to :data:`MAX_CHARS`."""
     text = text[:MAX_CHARS]
-    findings = _scanner().find(text)
+    findings = pii_scanner().find(text)
     if not findings:
         return text
     out: list[str] = []

@@ -56,9 +56,10 @@ def _vector_text(blob: bytes) -> str:
 class PostgresKnowledgeStore:
     def __init__(self, pool: Any) -> None:
         self._pool = pool
-        self._schema: object = (
-            _UNKNOWN  # pgvector's schema (str), None without it, unknown before the first call
-        )
+        # pgvector's schema (str), None without it, unknown before the first call
+        self._schema: object = _UNKNOWN
+        self._common: dict[str, float] = {}  # lexemes in over a third of the chunks, by share (pg_stats)
+        self._common_read = -1e9
 
     # ------------------------------------------------------------------ pgvector
 
@@ -273,6 +274,8 @@ class PostgresKnowledgeStore:
     ) -> list[ChunkHit]:
         if not terms or k <= 0 or (doc_ids is not None and not doc_ids):
             return []
+        if len(terms) > 1:
+            terms = await self._informative(terms)
         # Terms are plain words (the caller keeps letters and digits only), so ' | ' builds an OR query.
         tsquery = " | ".join(terms)
         sql = (
@@ -285,6 +288,33 @@ class PostgresKnowledgeStore:
             extra.append(doc_ids)
         rows = await self._pool.fetch(f"{sql} ORDER BY s DESC, id LIMIT $3", kb_id, tsquery, k, *extra)
         return [ChunkHit(id=int(r[0]), score=float(r[1])) for r in rows]
+
+    async def _informative(self, terms: list[str]) -> list[str]:
+        """``terms`` without those whose lexemes are in over a third of all chunks (the rarest is kept).
+
+        Ranking every chunk that holds a word found almost everywhere is what makes a full-text query
+        slow, and such a word ranks nothing. How common a lexeme is comes from the planner's statistics
+        of the tsvector column (``pg_stats.most_common_elems``, refreshed by autovacuum's ANALYZE),
+        read at most once a minute.
+        """
+        if time.monotonic() - self._common_read > 60.0:
+            row = await self._pool.fetchrow(
+                "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+                "WHERE schemaname = current_schema() AND tablename = 'kb_chunks' AND attname = 'tsv'"
+            )
+            elems, freqs = (row[0], row[1]) if row is not None and row[0] is not None else ([], [])
+            self._common = {e: float(f) for e, f in zip(elems, freqs or (), strict=False) if float(f) > 1 / 3}
+            self._common_read = time.monotonic()
+        if not self._common:
+            return terms
+        rows = await self._pool.fetch(
+            "SELECT w, coalesce((SELECT array_agg(lexeme) FROM unnest(to_tsvector('english', w))), '{}') "
+            "FROM unnest($1::text[]) WITH ORDINALITY AS t(w, n) ORDER BY n",
+            terms,
+        )
+        share = [max((self._common.get(x, 0.0) for x in r[1]), default=0.0) for r in rows]
+        kept = [str(r[0]) for r, f in zip(rows, share, strict=True) if f <= 1 / 3]
+        return kept or [terms[share.index(min(share))]]
 
     async def vector_search(
         self, kb_id: str, vector: bytes, *, k: int, doc_ids: list[str] | None = None
