@@ -178,3 +178,29 @@ def test_the_rag_extension_is_taken_out_of_what_goes_upstream() -> None:
     assert rest == {"podium": {"prompt": {"name": "p"}}, "seed2": 1}
     only, nothing = _extension({"podium": {"rag": {"knowledge_bases": ["kb"]}}})
     assert only is not None and nothing is None
+
+
+def test_the_knowledge_section_is_checked_with_paths() -> None:
+    """`podium check` names a RAG entry for an unknown model, a bad filter, and a template without {context}."""
+    from podium.config import parse_config
+    from podium.errors import ConfigError
+
+    text = """
+providers: {sim: {type: simulated}}
+deployments: {'sim/*': {provider: sim, model: '*'}}
+knowledge:
+  template: "no placeholders here {question}"
+  rag:
+    nope: {knowledge_bases: [kb]}
+    sim/echo: {knowledge_bases: [kb], filter: {year: {$near: 1}}}
+    prompt:faq: {knowledge_bases: []}
+"""
+    with pytest.raises(ConfigError) as bad:
+        parse_config(text, source="podium.yaml", environ={})
+    paths = {p.path for p in bad.value.problems}
+    assert paths == {
+        "knowledge.template",
+        "knowledge.rag.nope",
+        "knowledge.rag.sim/echo.filter.year.$near",
+        "knowledge.rag.prompt:faq.knowledge_bases",
+    }
