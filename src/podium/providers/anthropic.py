@@ -14,6 +14,7 @@ import aiohttp
 
 from podium.canonical import ChatRequest, Event
 from podium.config.model import Timeouts
+from podium.providers.h1 import H1Pool
 from podium.providers.upstream import Exchange, client_timeout
 from podium.wire import anthropic as wire
 
@@ -26,7 +27,8 @@ DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; used when neither ca
 class AnthropicAccount:
     name: str
     base_url: str  # https://api.anthropic.com/v1
-    session: aiohttp.ClientSession
+    pool: H1Pool  # the model calls
+    session: aiohttp.ClientSession  # token endpoints
     api_key: str | None = field(default=None, repr=False)
     extra_headers: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(init=False, repr=False)
@@ -54,7 +56,6 @@ class AnthropicChatModel:
         self.timeouts = timeouts
         self.max_tokens = max_tokens or DEFAULT_MAX_TOKENS
         self._url = account.base_url.rstrip("/") + "/messages"
-        self._timeout = client_timeout(timeouts)
 
     async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[Event]:
         # Translation first: a request the API cannot express is refused before any network call.
@@ -62,8 +63,8 @@ class AnthropicChatModel:
             request, model=self.upstream_model, max_tokens=self.max_tokens, stream=request.stream
         )
         call = Exchange(self.deployment)
-        timeout = self._timeout if deadline is None else client_timeout(self.timeouts, deadline)
-        await call.open(self.account.session, self._url, body, self.account.headers, timeout)
+        timeout = client_timeout(self.timeouts, deadline)
+        await call.open(self.account.pool, self._url, body, self.account.headers, timeout)
         try:
             if not request.stream:
                 for event in wire.message_events(await call.read(), deployment=self.deployment):

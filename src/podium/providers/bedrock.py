@@ -23,6 +23,7 @@ import aiohttp
 from podium.canonical import ChatRequest, EmbeddingRequest, EmbeddingResult, Event
 from podium.config.model import Timeouts
 from podium.errors import UpstreamProtocolError
+from podium.providers.h1 import CallTimeout, H1Pool
 from podium.providers.sigv4 import AwsCredentials, sign
 from podium.providers.upstream import Exchange, client_timeout
 from podium.wire import bedrock as wire
@@ -36,7 +37,8 @@ __all__ = ["BedrockAccount", "BedrockChatModel", "BedrockEmbeddingModel"]
 class BedrockAccount:
     name: str
     base_url: str  # https://bedrock-runtime.{region}.amazonaws.com
-    session: aiohttp.ClientSession
+    pool: H1Pool  # the model calls
+    session: aiohttp.ClientSession  # token endpoints
     region: str
     credentials: AwsCredentials = field(repr=False)
     guardrail: dict[str, str] | None = None
@@ -80,7 +82,6 @@ class BedrockChatModel:
         self.timeouts = timeouts
         self._path = account.path(upstream_model, "converse")
         self._stream_path = account.path(upstream_model, "converse-stream")
-        self._timeout = client_timeout(timeouts)
 
     async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[Event]:
         body = wire.encode_request(request, guardrail=self.account.guardrail)  # refuses before any I/O
@@ -89,8 +90,8 @@ class BedrockChatModel:
         else:
             url, headers = self.account.signed(self._path, body)
         call = Exchange(self.deployment)
-        timeout = self._timeout if deadline is None else client_timeout(self.timeouts, deadline)
-        resp = await call.open(self.account.session, url, body, headers, timeout)
+        timeout = client_timeout(self.timeouts, deadline)
+        resp = await call.open(self.account.pool, url, body, headers, timeout)
         request_id = resp.headers.get("x-amzn-requestid") or f"bedrock-{time.time_ns():x}"
         try:
             if not request.stream:
@@ -135,10 +136,10 @@ class BedrockEmbeddingModel:
         self.family = wire.embedding_family(upstream_model)
         self._path = account.path(upstream_model, "invoke")
 
-    async def _invoke(self, body: bytes, timeout: aiohttp.ClientTimeout) -> bytes:
+    async def _invoke(self, body: bytes, timeout: CallTimeout) -> bytes:
         url, headers = self.account.signed(self._path, body)
         call = Exchange(self.deployment)
-        await call.open(self.account.session, url, body, headers, timeout)
+        await call.open(self.account.pool, url, body, headers, timeout)
         try:
             return await call.read()
         finally:

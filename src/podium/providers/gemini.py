@@ -22,6 +22,7 @@ import aiohttp
 from podium.canonical import ChatRequest, EmbeddingRequest, EmbeddingResult, Event
 from podium.config.model import Timeouts
 from podium.errors import UpstreamProtocolError
+from podium.providers.h1 import H1Pool
 from podium.providers.oauth import TokenSource
 from podium.providers.upstream import Exchange, client_timeout
 from podium.wire import gemini as wire
@@ -35,7 +36,8 @@ class GeminiAccount:
     base_url: (
         str  # https://generativelanguage.googleapis.com/v1beta, or https://{l}-aiplatform.googleapis.com/v1
     )
-    session: aiohttp.ClientSession
+    pool: H1Pool  # the model calls
+    session: aiohttp.ClientSession  # token endpoints
     api_key: str | None = field(default=None, repr=False)
     token: TokenSource | None = None  # Vertex AI
     project: str | None = None
@@ -73,14 +75,13 @@ class GeminiChatModel:
         self.timeouts = timeouts
         self._url = account.url(upstream_model, "generateContent")
         self._stream_url = account.url(upstream_model, "streamGenerateContent") + "?alt=sse"
-        self._timeout = client_timeout(timeouts)
 
     async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[Event]:
         body = wire.encode_request(request)  # refuses what cannot be translated, before any I/O
         call = Exchange(self.deployment)
-        timeout = self._timeout if deadline is None else client_timeout(self.timeouts, deadline)
+        timeout = client_timeout(self.timeouts, deadline)
         url = self._stream_url if request.stream else self._url
-        await call.open(self.account.session, url, body, await self.account.headers(), timeout)
+        await call.open(self.account.pool, url, body, await self.account.headers(), timeout)
         try:
             if not request.stream:
                 for event in wire.response_events(await call.read(), deployment=self.deployment):
@@ -118,7 +119,7 @@ class GeminiEmbeddingModel:
             body = wire.encode_batch_embeddings(request, model=self.upstream_model)
         call = Exchange(self.deployment)
         await call.open(
-            self.account.session,
+            self.account.pool,
             self._url,
             body,
             await self.account.headers(),

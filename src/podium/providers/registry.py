@@ -15,6 +15,7 @@ from podium.canonical import EmbeddingRequest, EmbeddingResult
 from podium.config.model import Deployment, Provider
 from podium.errors import UnsupportedFeature
 from podium.providers.base import ChatModel, EmbeddingModel
+from podium.providers.h1 import H1Pool
 from podium.providers.http import ClientPool
 from podium.providers.oauth import ClientCredentialsToken, StaticToken, TokenSource
 from podium.providers.openai import Account, OpenAIChatModel, OpenAIEmbeddingModel
@@ -64,6 +65,11 @@ class ProviderContext:
         self.session_keys.add((base_url, provider.max_connections))
         return self.pool.session(base_url, max_connections=provider.max_connections)
 
+    def h1_for(self, provider: Provider) -> H1Pool:
+        base_url = self.base_url(provider)
+        self.session_keys.add((base_url, provider.max_connections))
+        return self.pool.h1(base_url, max_connections=provider.max_connections)
+
 
 def _regional_url(p: Provider) -> str:
     """Vertex AI's and Bedrock's endpoints are per region."""
@@ -88,6 +94,7 @@ def _openai(
         account = ctx.accounts[provider_name] = Account(
             name=provider_name,
             base_url=ctx.base_url(p),
+            pool=ctx.h1_for(p),
             session=ctx.session_for(p),
             auth=preset.auth if p.api_key else "none",
             api_key=p.api_key,
@@ -138,6 +145,7 @@ def _anthropic(
         account = ctx.accounts[provider_name] = AnthropicAccount(
             name=provider_name,
             base_url=ctx.base_url(p),
+            pool=ctx.h1_for(p),
             session=ctx.session_for(p),
             api_key=p.api_key,
             extra_headers=dict(p.headers),
@@ -170,6 +178,7 @@ def _gemini(
         account = ctx.accounts[provider_name] = GeminiAccount(
             name=provider_name,
             base_url=ctx.base_url(p),
+            pool=ctx.h1_for(p),
             session=ctx.session_for(p),
             api_key=p.api_key,
             token=token,
@@ -208,6 +217,7 @@ def _bedrock(
         account = ctx.accounts[provider_name] = BedrockAccount(
             name=provider_name,
             base_url=ctx.base_url(p),
+            pool=ctx.h1_for(p),
             session=ctx.session_for(p),
             region=p.region or "",
             credentials=AwsCredentials(aws.access_key_id, aws.secret_access_key, aws.session_token),

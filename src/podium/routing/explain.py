@@ -41,6 +41,8 @@ _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("podium_ro
 
 def _clean(text: str) -> str:
     # A header value is one line of visible ASCII.
+    if text.isascii() and text.isprintable():
+        return text
     return "".join(ch if " " <= ch <= "~" else "?" for ch in text)
 
 
