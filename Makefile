@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench bench-guardrails clean
+.PHONY: install run test lint format bench bench-guardrails bench-workflows clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: $(STAMP)
 
 bench-guardrails: $(STAMP)
 	$(BIN)/python -m benchmarks.guardrails
+
+bench-workflows: $(STAMP)
+	$(BIN)/python -m benchmarks.workflows $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .podium build src/*.egg-info

@@ -1,6 +1,7 @@
 """Gateway CPU per request with observability off, with metrics, and with metrics and tracing.
 
     python -m benchmarks.observability [--requests 5000] [--rounds 3]            # in process (precise)
+    python -m benchmarks.observability --instructions [--requests 2000]          # in process, callgrind
     python -m benchmarks.observability --server [--seconds 8] [--conc 10] [--rounds 2]
 
 **In process** (the default): a real :class:`~podium.gateway.app.Gateway` with the in-process
@@ -9,6 +10,11 @@ pipeline step, the provider attempt, collecting the answer, ``record()`` — the
 records (where metrics are updated) and exports the spans (OTLP protobuf POSTed to a local sink).
 ``time.process_time`` over all of it, every thread included, divided by the requests: the whole CPU
 cost, on and off the request path. Modes alternate in each round so they see the same machine.
+
+**Instructions** (``--instructions``, needs valgrind): the same in-process path, each mode in its own
+process under callgrind, counting the instructions of ``--requests`` requests (every thread; the
+OTLP sink runs in this process, not counted). On a shared machine whose CPU time per request moves
+by half between runs, the instruction count does not: it is what to compare before and after a change.
 
 **Server**: a real ``podium serve`` (pinned to its own core) in front of the benchmarks' fast upstream, measured
 three ways in turn, each ``--rounds`` times, alternating:
@@ -30,6 +36,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +46,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -45,6 +54,9 @@ from benchmarks.loadgen import REPO, LoadGenerator, ensure_wrk
 from benchmarks.procs import Pinning, Procs, free_port, group_cpu_seconds
 from benchmarks.shared_harness_config import podium_yaml
 from benchmarks.target import wait_ready
+from podium.canonical import ChatRequest, Message
+from podium.collect import Collector
+from podium.gateway.call import Call
 
 MODEL = "fake-gpt"
 SETTLE_S = 0.5  # let the batched record writes (and span exports) of a point land before reading CPU
@@ -118,24 +130,9 @@ class _Response:
     status = 200
 
 
-async def _in_process(n: int, rounds: int, sink: OtlpSink) -> dict[str, list[float]]:
-    import msgspec
-    from multidict import CIMultiDict, CIMultiDictProxy
-
-    from podium.canonical import ChatRequest, Message
-    from podium.collect import Collector
-    from podium.config import validate_config
-    from podium.config.model import Config
-    from podium.gateway.app import Gateway
-    from podium.gateway.call import Call
-    from podium.storage import open_storage
-    from podium.storage.records import KeyRecord
-
-    sim = {
-        "providers": {"sim": {"type": "simulated"}},
-        "deployments": {"sim/*": {"provider": "sim", "model": "*", "price": {"input": 1.0, "output": 2.0}}},
-    }
-    observability = {
+def _sections(sink_url: str) -> dict[str, dict[str, object]]:
+    """The in-process modes: each one's ``observability`` section."""
+    return {
         "off": {"metrics": {"enabled": False}},
         "metrics": {"metrics": {"enabled": True}},
         "tracing, no export": {
@@ -144,75 +141,161 @@ async def _in_process(n: int, rounds: int, sink: OtlpSink) -> dict[str, list[flo
         },
         "metrics+tracing": {
             "metrics": {"enabled": True},
-            "tracing": {"enabled": True, "sample_ratio": 1.0, "otlp_endpoint": sink.url},
+            "tracing": {"enabled": True, "sample_ratio": 1.0, "otlp_endpoint": sink_url},
         },
         "metrics+tracing 10%": {
             "metrics": {"enabled": True},
-            "tracing": {"enabled": True, "sample_ratio": 0.1, "otlp_endpoint": sink.url},
+            "tracing": {"enabled": True, "sample_ratio": 0.1, "otlp_endpoint": sink_url},
         },
     }
-    key = KeyRecord(id="key_bench", name="bench", hash="h", prefix="pk-", created_at=0)
-    headers = CIMultiDictProxy(CIMultiDict({"content-type": "application/json"}))
-    results: dict[str, list[float]] = {m: [] for m in observability}
-    with tempfile.TemporaryDirectory() as d:
-        gateways = {}
-        for mode, section in observability.items():
-            storage = await open_storage(f"sqlite:///{Path(d) / (mode + '.db')}")
+
+
+class _InProcess:
+    """Gateways (one per mode) running the whole chat path of requests in this process."""
+
+    def __init__(self, modes: dict[str, dict[str, object]], directory: Path) -> None:
+        self.modes = modes
+        self.directory = directory
+        self.gateways: dict[str, tuple[Any, Any]] = {}
+        self.key: Any = None
+        self.headers: Any = None
+
+    async def open(self) -> None:
+        import msgspec
+        from multidict import CIMultiDict, CIMultiDictProxy
+
+        from podium.config import validate_config
+        from podium.config.model import Config
+        from podium.gateway.app import Gateway
+        from podium.storage import open_storage
+        from podium.storage.records import KeyRecord
+
+        self.key = KeyRecord(id="key_bench", name="bench", hash="h", prefix="pk-", created_at=0)
+        self.headers = CIMultiDictProxy(CIMultiDict({"content-type": "application/json"}))
+        sim = {
+            "providers": {"sim": {"type": "simulated"}},
+            "deployments": {
+                "sim/*": {"provider": "sim", "model": "*", "price": {"input": 1.0, "output": 2.0}}
+            },
+        }
+        for mode, section in self.modes.items():
+            storage = await open_storage(f"sqlite:///{self.directory / (mode + '.db')}")
             await storage.migrate()
             config = validate_config(msgspec.convert({**sim, "observability": section}, Config))
-            gw = Gateway(config, storage)
-            gateways[mode] = (gw, storage)
+            self.gateways[mode] = (Gateway(config, storage), storage)
 
-        async def one(gw: Gateway, i: int) -> None:
-            async def handler(_: object) -> _Response:
-                chat = ChatRequest(
-                    model="sim/echo", messages=(Message(role="user", content=f"Hello there {i}"),)
-                )
-                call = Call(id=f"req_{i}", api="chat", headers=headers, principal=key, chat=chat)
-                primed = await gw.chat(call)
-                collector = Collector()
-                collector.add(primed.first)
-                async for event in primed.rest:  # type: ignore[attr-defined]
-                    collector.add(event)
-                gw.record(call, status=200, collector=collector)
-                return _Response()
+    async def one(self, gw: Any, i: int) -> None:
+        key, headers = self.key, self.headers
 
-            if gw.telemetry.on:
-                await gw.telemetry.around(_Request(), handler)  # type: ignore[arg-type]
-            else:
-                await handler(None)
+        async def handler(_: object) -> _Response:
+            chat = ChatRequest(model="sim/echo", messages=(Message(role="user", content=f"Hello there {i}"),))
+            call = Call(id=f"req_{i}", api="chat", headers=headers, principal=key, chat=chat)
+            primed = await gw.chat(call)
+            collector = Collector()
+            collector.add(primed.first)
+            async for event in primed.rest:
+                collector.add(event)
+            gw.record(call, status=200, collector=collector)
+            return _Response()
 
-        async def measure(gw: Gateway, count: int) -> float:
+        if gw.telemetry.on:
+            await gw.telemetry.around(_Request(), handler)
+        else:
+            await handler(None)
+
+    async def run(self, gw: Any, count: int) -> None:
+        """``count`` requests, then their records built (metrics) and their spans exported."""
+        for i in range(count):
+            await self.one(gw, i)
+            if i % 500 == 499:
+                await gw.recorder.flush()
+        await gw.recorder.flush()
+        await asyncio.sleep(0)  # spans are handed to the exporter after the response
+        tracing = gw.telemetry.tracing
+        if tracing is not None and tracing.exporter is not None:
+            await asyncio.to_thread(tracing.exporter.flush)
+
+    async def close(self) -> None:
+        for gw, storage in self.gateways.values():
+            await gw.recorder.close()
+            await gw.telemetry.close()
+            await storage.close()
+
+
+async def _in_process(n: int, rounds: int, sink: OtlpSink) -> dict[str, list[float]]:
+    modes = _sections(sink.url)
+    results: dict[str, list[float]] = {m: [] for m in modes}
+    with tempfile.TemporaryDirectory() as d:
+        bench = _InProcess(modes, Path(d))
+        await bench.open()
+
+        async def measure(gw: Any, count: int) -> float:
             t = time.process_time()
-            for i in range(count):
-                await one(gw, i)
-                if i % 500 == 499:
-                    await gw.recorder.flush()
-            await gw.recorder.flush()
-            await asyncio.sleep(0)  # spans are handed to the exporter after the response
-            tracing = gw.telemetry.tracing
-            if tracing is not None and tracing.exporter is not None:
-                await asyncio.to_thread(tracing.exporter.flush)
+            await bench.run(gw, count)
             return (time.process_time() - t) / count
 
-        for gw, _ in gateways.values():
+        for gw, _ in bench.gateways.values():
             await measure(gw, 1000)  # warm-up: imports, first-use set-up, memo tables
         # Short points, the modes interleaved, many times: the machine's drift (other processes, CPU
         # frequency) hits every mode alike, and the median of the points drops the outliers.
         chunk = 500
         for r in range(rounds):
             for _ in range(max(1, n // chunk)):
-                for mode, (gw, _) in gateways.items():
+                for mode, (gw, _) in bench.gateways.items():
                     results[mode].append(await measure(gw, chunk) * 1e6)
             print(
                 f"  round {r + 1}: "
                 + ", ".join(f"{m} {statistics.median(v):.1f} µs" for m, v in results.items())
             )
-        for gw, storage in gateways.values():
-            await gw.recorder.close()
-            await gw.telemetry.close()
-            await storage.close()
+        await bench.close()
     return results
+
+
+def _child(mode: str, n: int, sink_url: str) -> None:
+    """Under callgrind: one mode's gateway, warmed up, then ``n`` requests with instruction counting on."""
+
+    def instrument(on: bool) -> None:
+        argv = ["callgrind_control", "-i", "on" if on else "off", str(os.getpid())]
+        subprocess.run(argv, capture_output=True, check=True, timeout=60)
+
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as d:
+            bench = _InProcess({mode: _sections(sink_url)[mode]}, Path(d))
+            await bench.open()
+            gw = bench.gateways[mode][0]
+            await bench.run(gw, 500)
+            instrument(True)
+            await bench.run(gw, n)
+            instrument(False)
+            await bench.close()
+
+    asyncio.run(run())
+
+
+def _instructions(n: int, sink: OtlpSink) -> int:
+    """Instructions per request of each mode, counted by callgrind (every thread, the collector aside):
+    unlike CPU time, the same on a busy machine as on an idle one."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("--instructions needs valgrind (callgrind)")
+        return 2
+    counts: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as d:
+        for mode in _sections(sink.url):
+            argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={d}/out.%p"]
+            argv += [sys.executable, "-m", "benchmarks.observability", "--child", mode, "--requests", str(n)]
+            argv += ["--sink", sink.url]
+            done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=3600)
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            if done.returncode or found is None:
+                print(done.stderr[-2000:])
+                return 1
+            counts[mode] = int(found.group(1)) / n
+            print(f"  {mode:20s} {counts[mode] / 1000:8.1f} k instructions per request")
+    base = counts["off"]
+    print("\nadded instructions per request vs off:")
+    for mode, count in counts.items():
+        print(f"  {mode:20s} {(count - base) / 1000:+8.1f} k  ({count / base:.2f}x)")
+    return 0
 
 
 def _report(results: dict[str, list[float]], sink: OtlpSink) -> int:
@@ -241,8 +324,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--python-loadgen", action="store_true", help="the Python load generator even if wrk exists"
     )
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="in process, each mode under valgrind: instructions per request (stable on a busy machine)",
+    )
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # one mode, run under callgrind by --instructions
+    ap.add_argument("--sink", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child:
+        _child(args.child, args.requests, args.sink)
+        return 0
     sink = OtlpSink()
+    if args.instructions:
+        print(f"in process under callgrind, {args.requests} requests per mode")
+        return _instructions(args.requests, sink)
     if not args.server:
         print(f"in process, {args.requests} requests per point, {args.rounds} rounds")
         return _report(asyncio.run(_in_process(args.requests, max(args.rounds, 1), sink)), sink)

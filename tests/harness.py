@@ -13,7 +13,9 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anthropic
 import msgspec
+import openai
 
 from podium.config.model import Config
 from podium.gateway.server import RunningServer, start_server
@@ -21,6 +23,7 @@ from podium.keys import create_key
 from podium.storage import open_storage
 from podium.storage.base import Storage
 from podium.storage.records import RequestQuery, RequestRecord
+from tests.sdk import SdkClients
 
 T = TypeVar("T")
 
@@ -68,6 +71,7 @@ class GatewayThread:
         self.storage: Storage
         self.key = ""
         self.admin_key = ""
+        self.sdk = SdkClients()
 
     def run(self, factory: Callable[[], Coroutine[Any, Any, T]], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(factory(), self.loop).result(timeout)
@@ -93,6 +97,14 @@ class GatewayThread:
     @property
     def gateway(self) -> Any:
         return self.server.gateway
+
+    def openai(self, key: str | None = None, **options: Any) -> openai.OpenAI:
+        """An OpenAI SDK client for this gateway (``key`` defaults to the test key), closed by ``stop()``."""
+        return self.sdk.openai(self.url + "/v1", key or self.key, **options)
+
+    def anthropic(self, key: str | None = None, **options: Any) -> anthropic.Anthropic:
+        """An Anthropic SDK client for this gateway, closed by ``stop()``."""
+        return self.sdk.anthropic(self.url, key or self.key, **options)
 
     def new_key(self, **kwargs: Any) -> str:
         async def make() -> str:
@@ -131,6 +143,7 @@ class GatewayThread:
             await self.server.stop(drain_seconds=2)
             await self.storage.close()
 
+        self.sdk.close()
         try:
             self.run(shutdown)
         finally:

@@ -27,6 +27,7 @@ __all__ = [
     "JsonSchemaFormat",
     "Message",
     "Part",
+    "Reasoning",
     "ReasoningDelta",
     "RefusalDelta",
     "ResponseStart",
@@ -71,12 +72,27 @@ class ToolCall(_Record, frozen=True):
     arguments: str  # JSON text, exactly as the model produced it
 
 
+class Reasoning(_Record, frozen=True):
+    """One block of a model's own earlier reasoning, carried in the assistant turn that produced it.
+
+    Anthropic (and Claude on Bedrock) want a turn's thinking blocks back unchanged when the
+    conversation continues after a tool call: ``text`` with the ``signature`` that proves it is the
+    model's own, or a redacted block's opaque ``redacted`` data. Adapters of other providers leave
+    them out: those APIs take no earlier reasoning back (docs/providers.md, "Reasoning in the history").
+    """
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None  # redacted_thinking ``data`` / Bedrock ``redactedContent`` (base64)
+
+
 class Message(_Record, frozen=True):
     role: Role
     content: str | tuple[Part, ...] | None = None
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None  # on role="tool": the call this result answers
+    reasoning: tuple[Reasoning, ...] = ()  # on role="assistant": the turn's reasoning, in order
 
     def text(self) -> str:
         """The message's text parts joined; images contribute nothing."""
@@ -171,8 +187,11 @@ class ReasoningDelta(_Record, frozen=True, tag="reasoning"):
     text: str
     index: int = 0
     # Anthropic's and Bedrock's proof that a thinking block is the model's own; a same-dialect
-    # round trip must send it back unchanged. Arrives on its own delta, after the block's text.
+    # round trip must send it back unchanged. Arrives on its own delta, after the block's text, and
+    # ends the block: reasoning that follows starts a new one.
     signature: str | None = None
+    # A redacted block: the reasoning as opaque data only the upstream can read (``text`` is empty).
+    redacted: str | None = None
 
 
 class ToolCallDelta(_Record, frozen=True, tag="tool_call"):
@@ -215,6 +234,7 @@ class Choice(_Record, frozen=True):
     finish_reason: FinishReason | None = None
     refusal: str | None = None
     reasoning: str | None = None
+    reasoning_blocks: tuple[Reasoning, ...] = ()  # the same reasoning as blocks, with signatures
     logprobs: tuple[msgspec.Raw, ...] = ()
 
 

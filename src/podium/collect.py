@@ -12,6 +12,7 @@ from podium.canonical import (
     Event,
     Finish,
     FinishReason,
+    Reasoning,
     ReasoningDelta,
     RefusalDelta,
     ResponseStart,
@@ -25,26 +26,56 @@ __all__ = ["Collector", "collect"]
 
 
 class _ChoiceState:
-    __slots__ = ("calls", "finish", "logprobs", "reasoning", "refusal", "text")
+    __slots__ = ("blocks", "calls", "finish", "logprobs", "open_block", "reasoning", "refusal", "text")
 
     def __init__(self) -> None:
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.reasoning: list[str] = []
+        self.blocks: list[Reasoning] = []  # finished reasoning blocks
+        self.open_block: list[str] | None = None  # the text of the block still open (no signature yet)
         self.calls: dict[int, list[str | None]] = {}  # call_index -> [id, name, arguments]
         self.finish: FinishReason | None = None
         self.logprobs: list[msgspec.Raw] = []
 
+    def add_reasoning(self, event: ReasoningDelta) -> None:
+        if event.redacted is not None:
+            self._close_block()
+            self.blocks.append(Reasoning(redacted=event.redacted))
+            return
+        self.reasoning.append(event.text)
+        if self.open_block is None:
+            self.open_block = []
+        self.open_block.append(event.text)
+        if event.signature is not None:  # a signature ends its block
+            self.blocks.append(Reasoning(text="".join(self.open_block), signature=event.signature))
+            self.open_block = None
+
+    def _close_block(self) -> None:
+        if self.open_block is not None:
+            self.blocks.append(Reasoning(text="".join(self.open_block)))
+            self.open_block = None
+
+    def reasoning_blocks(self) -> tuple[Reasoning, ...]:
+        """The blocks so far; reasoning without a signature (OpenAI-compatible servers) is one unsigned block."""
+        if self.open_block is None:
+            return tuple(self.blocks)
+        return (*self.blocks, Reasoning(text="".join(self.open_block)))
+
 
 class Collector:
-    """Feeds on events one by one; :meth:`result` is the completion they amount to."""
+    """Feeds on events one by one; :meth:`result` is the completion they amount to.
 
-    __slots__ = ("_choices", "_start", "usage")
+    ``trace`` is the upstream's own account of the answer (Bedrock's guardrail trace), when it sent one.
+    """
+
+    __slots__ = ("_choices", "_start", "trace", "usage")
 
     def __init__(self) -> None:
         self._start: ResponseStart | None = None
         self._choices: dict[int, _ChoiceState] = {}
         self.usage: Usage | None = None
+        self.trace: msgspec.Raw | None = None
 
     def _choice(self, index: int) -> _ChoiceState:
         state = self._choices.get(index)
@@ -67,6 +98,8 @@ class Collector:
             call[2] = (call[2] or "") + event.arguments
         elif isinstance(event, Finish):
             self._choice(event.index).finish = event.reason
+            if event.trace is not None:
+                self.trace = event.trace
         elif isinstance(event, Usage):
             self.usage = event
         elif isinstance(event, ResponseStart):
@@ -74,7 +107,7 @@ class Collector:
         elif isinstance(event, RefusalDelta):
             self._choice(event.index).refusal.append(event.text)
         elif isinstance(event, ReasoningDelta):
-            self._choice(event.index).reasoning.append(event.text)
+            self._choice(event.index).add_reasoning(event)
 
     def add_all(self, events: Iterable[Event]) -> None:
         for e in events:
@@ -110,6 +143,7 @@ class Collector:
                     finish_reason=c.finish or ("tool_calls" if calls else "stop"),
                     refusal="".join(c.refusal) or None,
                     reasoning="".join(c.reasoning) or None,
+                    reasoning_blocks=c.reasoning_blocks(),
                     logprobs=tuple(c.logprobs),
                 )
             )

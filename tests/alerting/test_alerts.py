@@ -57,11 +57,12 @@ def _config(receiver: Receiver, model: str) -> Any:
 
 
 def _send(gw: GatewayThread, n: int) -> None:
-    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0)
-    for i in range(n):
-        with contextlib.suppress(openai.APIStatusError):
-            client.chat.completions.create(model="unstable", messages=[{"role": "user", "content": f"m{i}"}])
-    client.close()
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0) as client:
+        for i in range(n):
+            with contextlib.suppress(openai.APIStatusError):
+                client.chat.completions.create(
+                    model="unstable", messages=[{"role": "user", "content": f"m{i}"}]
+                )
 
 
 def test_error_rate_jump_fires_once_then_resolves(tmp_path: Path, receiver: Receiver) -> None:
@@ -172,10 +173,11 @@ def test_cost_spike_fires_against_the_baseline(tmp_path: Path, receiver: Receive
         gw.run(lambda: gw.storage.requests.append_many(history))
         time.sleep(0.3)
         assert receiver.received.get("/cost") is None
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0)
-        for _ in range(3):
-            client.chat.completions.create(model="pricey", messages=[{"role": "user", "content": "spend"}])
-        client.close()
+        with openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0) as client:
+            for _ in range(3):
+                client.chat.completions.create(
+                    model="pricey", messages=[{"role": "user", "content": "spend"}]
+                )
         fired = receiver.wait("/cost", lambda got: len(got) >= 1)
         assert fired and fired[0]["status"] == "firing" and fired[0]["rule"] == "spend"
         assert "above its baseline" in fired[0]["condition"]

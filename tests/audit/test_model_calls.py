@@ -44,11 +44,10 @@ def model_calls(gw: GatewayThread, count: int) -> list[Any]:
 
 def test_model_call_is_audited_with_hashes_only(gw: GatewayThread) -> None:
     """A chat call's entry names the key, model, tokens and cost, with SHA-256 of prompt and completion, not their text."""
-    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key)
-    reply = client.chat.completions.create(
-        model="sim/echo", messages=[{"role": "user", "content": "top secret"}]
-    )
-    client.close()
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key) as client:
+        reply = client.chat.completions.create(
+            model="sim/echo", messages=[{"role": "user", "content": "top secret"}]
+        )
     [entry] = model_calls(gw, 1)
     record = gw.records()[0]
     assert (
@@ -79,9 +78,8 @@ def test_tenant_that_opts_in_keeps_content(gw: GatewayThread) -> None:
         return secret
 
     secret = gw.run(setup)
-    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=secret)
-    client.chat.completions.create(model="sim/echo", messages=[{"role": "user", "content": "keep this"}])
-    client.close()
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key=secret) as client:
+        client.chat.completions.create(model="sim/echo", messages=[{"role": "user", "content": "keep this"}])
     [entry] = model_calls(gw, 1)
     assert entry.tenant == "open"
     assert "keep this" in entry.details["prompt"] and "keep this" in entry.details["completion"]
@@ -90,9 +88,10 @@ def test_tenant_that_opts_in_keeps_content(gw: GatewayThread) -> None:
 def test_failed_call_is_audited_too(gw: GatewayThread) -> None:
     """A call refused for its model is audited with its status and error class."""
     limited = gw.new_key(models=("sim/echo",))
-    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=limited)
-    with pytest.raises(openai.PermissionDeniedError):
+    with (
+        openai.OpenAI(base_url=gw.url + "/v1", api_key=limited) as client,
+        pytest.raises(openai.PermissionDeniedError),
+    ):
         client.chat.completions.create(model="sim/lorem", messages=[{"role": "user", "content": "x"}])
-    client.close()
     [entry] = model_calls(gw, 1)
     assert entry.outcome == "403" and entry.details["error_class"] == "model_not_allowed"

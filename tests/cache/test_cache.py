@@ -29,21 +29,8 @@ def start(tmp_path: Path) -> Iterator[Any]:
         gw.stop()
 
 
-_clients: list[openai.OpenAI] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    """Every SDK client a test opened is closed after it (warnings are errors)."""
-    yield
-    while _clients:
-        _clients.pop().close()
-
-
 def client(gw: GatewayThread, key: str | None = None) -> openai.OpenAI:
-    c = openai.OpenAI(base_url=gw.url + "/v1", api_key=key or gw.key, max_retries=0, timeout=20)
-    _clients.append(c)
-    return c
+    return gw.openai(key)  # closed when the ``start`` fixture stops the gateway
 
 
 def ask(c: openai.OpenAI, messages: Any = None, *, model: str = "sim/echo", **kw: Any) -> tuple[str, Any]:

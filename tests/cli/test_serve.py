@@ -72,7 +72,12 @@ class Server:
         self.proc = subprocess.Popen(
             cmd + (args or []), stdout=subprocess.PIPE, stderr=self.log, text=True, env=full_env, cwd=tmp
         )
-        self.banner = self._read_banner()
+        try:
+            self.banner = self._read_banner()
+        except BaseException:
+            self.proc.kill()  # a server that never started is not the caller's to stop
+            self.stop()
+            raise
 
     def _read_banner(self) -> str:
         assert self.proc.stdout is not None

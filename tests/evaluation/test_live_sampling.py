@@ -42,15 +42,14 @@ def test_sampled_scores_reach_usage_analytics(tmp_path: Path) -> None:
     """Every sampled answer gets each evaluator's score; /admin/usage shows the quality per model."""
     gw = GatewayThread(make_config(CONFIG), sqlite_url(tmp_path)).start()
     try:
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0)
-        # The echoed answer carries a score the echo judge will read back: 4 of 5 -> 0.75.
-        client.chat.completions.create(
-            model="sim/echo", messages=[{"role": "user", "content": '{"score": 4, "reason": "ok"}'}]
-        )
-        client.chat.completions.create(
-            model="sim/echo", messages=[{"role": "user", "content": "plain words"}]
-        )
-        client.close()
+        with openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0) as client:
+            # The echoed answer carries a score the echo judge will read back: 4 of 5 -> 0.75.
+            client.chat.completions.create(
+                model="sim/echo", messages=[{"role": "user", "content": '{"score": 4, "reason": "ok"}'}]
+            )
+            client.chat.completions.create(
+                model="sim/echo", messages=[{"role": "user", "content": "plain words"}]
+            )
         usage = _wait(
             gw, "/admin/usage?group_by=model&window=1h", lambda b: any(r["evaluated"] == 2 for r in b["data"])
         )

@@ -81,6 +81,14 @@ def test_the_kb_commands_manage_query_and_evaluate(tmp_path: Path) -> None:
     assert header.split() == ["mode", "recall@10", "MRR", "nDCG@10"]
     scores = {row.split()[0]: [float(x) for x in row.split()[1:]] for row in rows}
     assert set(scores) == {"bm25", "vector", "hybrid"} and scores["hybrid"][0] == 1.0
+    queries = str(tmp_path / "queries.jsonl")
+    tuned = podium(tmp_path, "kb", "eval", queries, "--kb", "kitchen", "--team", "cooks", "--tune", "--json")
+    assert tuned.returncode == 0, tuned.stderr
+    found = json.loads(tuned.stdout)
+    assert found["tuned"]["recall"] == 1.0 and len(found["tuned"]["chosen"]) == 3  # 3 queries: 3 folds
+    assert {"rrf_k", "vector_weight"} == set(found["tuned"]["chosen"][0])
+    bad = podium(tmp_path, "kb", "eval", queries, "--kb", "kitchen", "--rrf-k", "0")
+    assert bad.returncode != 0 and "--rrf-k is at least 1" in bad.stderr
     docs_listed = podium(tmp_path, "kb", "documents", "kitchen", "--json")
     doc = next(json.loads(line) for line in docs_listed.stdout.splitlines() if "bread" in line)
     assert doc["metadata"] == {"shelf": "top"}

@@ -9,7 +9,7 @@ import pytest
 
 from podium.errors import RequestError
 from podium.knowledge.chunking import chunk_document, count_tokens
-from podium.knowledge.evaluation import load_queries, ndcg, recall, reciprocal_rank
+from podium.knowledge.evaluation import Scores, held_out, load_queries, ndcg, recall, reciprocal_rank
 from podium.knowledge.filters import compile_filter
 from podium.knowledge.parsing import parse
 from podium.knowledge.rag_step import _extension
@@ -115,6 +115,12 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     assert max(scores, key=scores.__getitem__) == 2
     tilted = fuse([(bm25, 1.0), (vectors, 0.0)])
     assert max(tilted, key=tilted.__getitem__) == 1
+    # k sets how much a first place counts against agreement further down
+    top_once = [ChunkHit(id=7, score=9), *(ChunkHit(id=i, score=1) for i in (20, 21, 8))]
+    both_fourth = [*(ChunkHit(id=i, score=0.9) for i in (30, 31, 32)), ChunkHit(id=8, score=0.5)]
+    sharp = fuse([(top_once, 1.0), (both_fourth, 1.0)], k=1)
+    flat = fuse([(top_once, 1.0), (both_fourth, 1.0)], k=60)
+    assert sharp[7] > sharp[8] and flat[8] > flat[7]
     assert query_terms("What is the notice period of the Acme contract?") == [
         "notice",
         "period",
@@ -204,3 +210,18 @@ knowledge:
         "knowledge.rag.sim/echo.filter.year.$near",
         "knowledge.rag.prompt:faq.knowledge_bases",
     }
+
+
+def test_held_out_tuning_never_scores_a_query_with_settings_chosen_on_it() -> None:
+    """Each fold is scored with the settings best on the other folds: a setting good only on the
+    queries it is scored on is never picked for them."""
+    n = 10
+    hit, miss = Scores(1.0, 1.0, 1.0), Scores(0.0, 0.0, 0.0)
+    # setting i finds query i and nothing else; "steady" half-finds every query
+    table: dict[object, list[Scores]] = {i: [hit if q == i else miss for q in range(n)] for i in range(n)}
+    assert held_out(table, folds=5).scores.ndcg10 == 0.0  # in-sample it would score 1.0 per fold pick
+    table["steady"] = [Scores(0.5, 0.5, 0.5)] * n
+    tuned = held_out(table, folds=5)
+    assert tuned.scores.ndcg10 == 0.5 and tuned.chosen == ["steady"] * 5
+    with pytest.raises(ValueError):
+        held_out({"a": [hit], "b": [hit, miss]})

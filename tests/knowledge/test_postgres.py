@@ -42,16 +42,18 @@ DOCS = [
 def servers(request: pytest.FixtureRequest) -> Iterator[tuple[GatewayThread, GatewayThread, str]]:
     """Two gateways (replicas) on one fresh PostgreSQL schema, with or without pgvector."""
     schema = fresh_schema() if request.param == "postgres" else pgvector_server.fresh_schema()
-    url = asyncio.run(schema.__aenter__())
-    config = make_config({"knowledge": {"embedding_model": "local:minilm", "min_score": 0.2}})
-    started: list[GatewayThread] = []
-    try:
-        started.extend(GatewayThread(config, url).start() for _ in range(2))
-        yield started[0], started[1], request.param
-    finally:
-        for gw in started:
-            gw.stop()
-        asyncio.run(schema.__aexit__(None, None, None))
+    # One loop for enter and exit: asyncio.run() would finalize the generator (drop the schema) at once.
+    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+        url = runner.run(schema.__aenter__())
+        config = make_config({"knowledge": {"embedding_model": "local:minilm", "min_score": 0.2}})
+        started: list[GatewayThread] = []
+        try:
+            started.extend(GatewayThread(config, url).start() for _ in range(2))
+            yield started[0], started[1], request.param
+        finally:
+            for gw in started:
+                gw.stop()
+            runner.run(schema.__aexit__(None, None, None))
 
 
 def eventually(check: Any, timeout: float = 5.0) -> Any:
@@ -83,11 +85,12 @@ def test_hybrid_search_rag_and_access_on_postgres(servers: tuple[GatewayThread, 
     }
     insider = KbClient(b.url, b.new_key(name="insider", team="space"))
     assert insider.query("planets", "moon base plans", k=1).json()["data"][0]["source"] == "secret.txt"
-    reply = OpenAI(base_url=b.url + "/v1", api_key=b.key, max_retries=0).chat.completions.create(
-        model="sim/echo",
-        messages=[{"role": "user", "content": "Which planet has a thick atmosphere?"}],
-        extra_body={"podium": {"rag": {"knowledge_bases": ["planets"], "k": 1}}},
-    )
+    with OpenAI(base_url=b.url + "/v1", api_key=b.key, max_retries=0) as sdk:
+        reply = sdk.chat.completions.create(
+            model="sim/echo",
+            messages=[{"role": "user", "content": "Which planet has a thick atmosphere?"}],
+            extra_body={"podium": {"rag": {"knowledge_bases": ["planets"], "k": 1}}},
+        )
     assert "Venus has no moons" in reply.choices[0].message.content
     assert reply.model_extra["podium"]["citations"][0]["source"] == "venus.txt"
     assert b.storage.knowledge.native_vectors is (kind == "pgvector")

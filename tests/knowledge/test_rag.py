@@ -45,8 +45,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         gw.stop()
 
 
+_clients: list[OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """The SDK clients a test made with :func:`client`, closed when it ends."""
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def client(gw: GatewayThread, key: str | None = None) -> OpenAI:
-    return OpenAI(base_url=gw.url + "/v1", api_key=key or gw.key, max_retries=0)
+    made = OpenAI(base_url=gw.url + "/v1", api_key=key or gw.key, max_retries=0)
+    _clients.append(made)
+    return made
 
 
 def ask(c: OpenAI, question: str, **rag: Any) -> Any:

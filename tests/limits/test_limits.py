@@ -36,21 +36,8 @@ def start(tmp_path: Path) -> Iterator[Any]:
         gw.stop()
 
 
-_clients: list[openai.OpenAI] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    """Every SDK client a test opened is closed after it (warnings are errors)."""
-    yield
-    while _clients:
-        _clients.pop().close()
-
-
 def client(gw: GatewayThread, key: str | None = None) -> openai.OpenAI:
-    c = openai.OpenAI(base_url=gw.url + "/v1", api_key=key or gw.key, max_retries=0, timeout=20)
-    _clients.append(c)
-    return c
+    return gw.openai(key)  # closed when the ``start`` fixture stops the gateway
 
 
 def until(condition: Any, timeout: float = 10.0) -> None:
@@ -65,9 +52,8 @@ def readyz(gw: GatewayThread) -> tuple[int, Any]:
         with urllib.request.urlopen(gw.url + "/readyz", timeout=5) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
-        body = json.loads(e.read())
-        e.close()
-        return e.code, body
+        with e:
+            return e.code, json.loads(e.read())
 
 
 def chat(c: openai.OpenAI, model: str = "sim/echo", text: str = "hi", **kw: Any) -> Any:

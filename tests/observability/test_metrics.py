@@ -50,7 +50,7 @@ def test_metrics_match_the_request_records(tmp_path: Path) -> None:
     """Request, token and cost counters on /metrics equal the request log, label by label."""
     gw = GatewayThread(make_config(ROUTES), sqlite_url(tmp_path)).start()
     try:
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0)
+        client = gw.openai()  # closed by gw.stop() even if the test fails before close()
         for i in range(3):
             client.chat.completions.create(
                 model="sim/echo", messages=[{"role": "user", "content": f"hi {i}"}]
@@ -85,6 +85,17 @@ def test_metrics_match_the_request_records(tmp_path: Path) -> None:
             if n.endswith("_count")
         }
         assert Counter(durations) == expected
+        # Buckets are cumulative, +Inf holds every request, and the sum is the records' latency.
+        buckets: dict[tuple[str, ...], list[tuple[float, float]]] = {}
+        for s, v, n in metrics["podium_request_duration_seconds"]:
+            if n.endswith("_bucket"):
+                key = (s["api"], s["route"], s["deployment"], s["status"])
+                buckets.setdefault(key, []).append((float(s["le"]), v))
+        for key, series in buckets.items():
+            counts = [v for _, v in sorted(series)]
+            assert counts == sorted(counts) and counts[-1] == durations[key]
+        latency = sum(v for _, v, n in metrics["podium_request_duration_seconds"] if n.endswith("_sum"))
+        assert latency == pytest.approx(sum(r.latency_ms for r in records) / 1000)
         tokens = {(s["type"]): 0.0 for s, _, _ in metrics["podium_tokens"]}
         for s, v, n in metrics["podium_tokens"]:
             if n.endswith("_total"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import openai
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -67,7 +66,7 @@ def test_server_exports_the_request_trace(tmp_path: Path) -> None:
         )
         gw = GatewayThread(config, sqlite_url(tmp_path)).start()
         try:
-            client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0)
+            client = gw.openai()  # closed by gw.stop() even if the test fails before close()
             client.chat.completions.create(model="sim/echo", messages=[{"role": "user", "content": "otlp"}])
             client.close()
             record = gw.wait_records(1)[0]
@@ -95,3 +94,64 @@ async def _flush(gw: GatewayThread) -> None:
     await asyncio.sleep(0.05)  # the spans are handed over after the response
     exporter = gw.gateway.telemetry.tracing.exporter
     await asyncio.to_thread(exporter.flush)
+
+
+def test_exporter_counts_a_failed_post_and_recovers_on_one_connection() -> None:
+    """A collector that is down costs the batch (counted, never raised); once it is up, batches from
+    the same exporter arrive on one kept-alive connection."""
+    import socket
+
+    from podium.observability.otlp import OtlpExporter
+
+    spans = [("step", 0xA1, None, 0, 1_000, 2_000, None, 0, "")]
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{s.getsockname()[1]}/traces"
+    exporter = OtlpExporter(down, {}, {"service.name": "podium"}, ("podium", "1"), interval=60)
+    try:
+        exporter.add(1, spans)
+        exporter.flush()
+        assert (exporter.failed, exporter.exported) == (1, 0)
+    finally:
+        exporter.shutdown()
+
+    sink = Receiver()
+    bodies: list[bytes] = []
+    peers: set[object] = set()
+
+    async def collect(request: object) -> object:
+        from aiohttp import web
+
+        peers.add(request.transport.get_extra_info("peername"))  # type: ignore[attr-defined]
+        bodies.append(await request.read())  # type: ignore[attr-defined]
+        return web.Response(status=200)
+
+    sink._handle = collect  # type: ignore[method-assign,assignment]
+    sink.start()
+    exporter = OtlpExporter(
+        sink.url + "/traces", {}, {"service.name": "podium"}, ("podium", "1"), interval=60
+    )
+    try:
+        for trace_id in (2, 3):
+            exporter.add(trace_id, spans)
+            exporter.flush()
+        assert exporter.exported == 2 and len(bodies) == 2 and len(peers) == 1
+        decoded = [
+            ExportTraceServiceRequest.FromString(b).resource_spans[0].scope_spans[0].spans for b in bodies
+        ]
+        assert [s.trace_id.hex() for batch in decoded for s in batch] == [f"{2:032x}", f"{3:032x}"]
+    finally:
+        exporter.shutdown()
+        sink.stop()
+
+
+def test_unhashable_attribute_values_are_encoded() -> None:
+    """A value the encoder cannot memoize (a dict, nested lists) is still written, as text or an array."""
+    attrs = {"plain": "x", "mapping": {"a": 1}, "nested": [["a"], ["b"]]}
+    body = encode_request(
+        {"service.name": "podium"}, ("podium", "1"), [(7, [("s", 1, None, 0, 1, 2, attrs, 0, "")])]
+    )
+    span = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans[0]
+    decoded = {kv.key: _value(kv.value) for kv in span.attributes}
+    assert decoded["plain"] == "x" and decoded["mapping"] == "{'a': 1}"
+    assert decoded["nested"] == [["a"], ["b"]]

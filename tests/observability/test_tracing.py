@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -60,7 +59,7 @@ def _children(spans: list[ReadableSpan], parent: ReadableSpan) -> list[ReadableS
 def test_streamed_fallback_span_tree(traced: tuple[GatewayThread, InMemorySpanExporter]) -> None:
     """A streamed chat whose first deployment fails is one trace: root, steps, two attempts with GenAI attributes."""
     gw, exporter = traced
-    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0)
+    client = gw.openai()  # closed by gw.stop() even if the test fails before close()
     stream = client.chat.completions.create(
         model="flaky",
         messages=[{"role": "user", "content": "hello traces"}],
@@ -125,7 +124,7 @@ def test_content_capture_is_redacted(tmp_path: Path) -> None:
     gw = GatewayThread(make_config(_traced({"capture_content": True})), sqlite_url(tmp_path)).start()
     try:
         exporter = _exporter(gw)
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0)
+        client = gw.openai()  # closed by gw.stop() even if the test fails before close()
         client.chat.completions.create(
             model="sim/echo", messages=[{"role": "user", "content": "mail jane.doe@example.com now"}]
         )
@@ -148,7 +147,7 @@ def test_traceparent_reaches_the_upstream(tmp_path: Path, simulator: str) -> Non
     gw = GatewayThread(make_config(extra), sqlite_url(tmp_path)).start()
     try:
         exporter = _exporter(gw)
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.key, max_retries=0)
+        client = gw.openai()  # closed by gw.stop() even if the test fails before close()
         client.chat.completions.create(
             model="up-echo",
             messages=[{"role": "user", "content": "propagate"}],
@@ -162,6 +161,35 @@ def test_traceparent_reaches_the_upstream(tmp_path: Path, simulator: str) -> Non
         headers = chat["headers"]
         attempt = next(s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT)
         assert headers["traceparent"] == f"00-{CALLER_TRACE}-{attempt.context.span_id:016x}-01"
+    finally:
+        gw.stop()
+
+
+def test_unsampled_request_passes_its_trace_upstream_and_records_nothing(
+    tmp_path: Path,
+    simulator: str,  # noqa: F811
+) -> None:
+    """A caller's unsampled traceparent is continued upstream (same trace, flag 00); no span is recorded."""
+    extra = upstream_config(simulator)
+    extra["observability"] = {"tracing": {"enabled": True, "sample_ratio": 1.0}}
+    gw = GatewayThread(make_config(extra), sqlite_url(tmp_path)).start()
+    try:
+        exporter = _exporter(gw)
+        client = gw.openai()  # closed by gw.stop() even if the test fails before close()
+        client.chat.completions.create(
+            model="up-echo",
+            messages=[{"role": "user", "content": "not sampled"}],
+            extra_headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-00"},
+        )
+        client.close()
+        gw.wait_records(1)
+        with urllib.request.urlopen(simulator.removesuffix("/v1") + "/sim/requests", timeout=5) as resp:
+            seen = json.loads(resp.read())
+        sent = [r for r in seen if r["path"].endswith("/chat/completions")][-1]["headers"]["traceparent"]
+        version, trace_id, span_id, flags = sent.split("-")
+        assert (version, trace_id, flags) == ("00", CALLER_TRACE, "00")
+        assert len(span_id) == 16 and int(span_id, 16) != 0
+        assert list(exporter.get_finished_spans()) == []
     finally:
         gw.stop()
 

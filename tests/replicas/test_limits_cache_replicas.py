@@ -70,8 +70,16 @@ class Proxy:
                 client, _ = listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
             with self._lock:
+                if listener.fileno() == -1:  # cut() ran since accept(): it did not see these two
+                    client.close()
+                    upstream.close()
+                    return
                 self._sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -101,25 +109,30 @@ class Proxy:
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server, Proxy]]:
     """Replica A (fail-open) and replica B (fail-closed) on one PostgreSQL schema and one Redis prefix."""
-    schema = fresh_schema()
-    storage = asyncio.run(schema.__aenter__())
-    prefix_cm = fresh_prefix()
-    redis_url, prefix = asyncio.run(prefix_cm.__aenter__())
-    redis = urlsplit(redis_url)
-    proxy = Proxy((redis.hostname or "127.0.0.1", redis.port or 6379))
-    servers: list[Server] = []
-    try:
-        for policy in ("open", "closed"):
-            tmp: Path = tmp_path_factory.mktemp(f"replica-{policy}")
-            config = CONFIG.format(storage=storage, port=proxy.port, prefix=prefix, policy=policy, rpm=RPM)
-            servers.append(Server(tmp, config, env={"PODIUM_ADMIN_KEY": ADMIN}))
-        yield servers[0], servers[1], proxy
-    finally:
-        for s in servers:
-            s.stop()
-        proxy.cut()
-        asyncio.run(prefix_cm.__aexit__(None, None, None))
-        asyncio.run(schema.__aexit__(None, None, None))
+    # One loop for enter and exit: asyncio.run() would finalize the generators (drop the schema,
+    # delete the prefix) as soon as they are entered, and leave behind what the tests then write.
+    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+        schema = fresh_schema()
+        storage = runner.run(schema.__aenter__())
+        prefix_cm = fresh_prefix()
+        redis_url, prefix = runner.run(prefix_cm.__aenter__())
+        redis = urlsplit(redis_url)
+        proxy = Proxy((redis.hostname or "127.0.0.1", redis.port or 6379))
+        servers: list[Server] = []
+        try:
+            for policy in ("open", "closed"):
+                tmp: Path = tmp_path_factory.mktemp(f"replica-{policy}")
+                config = CONFIG.format(
+                    storage=storage, port=proxy.port, prefix=prefix, policy=policy, rpm=RPM
+                )
+                servers.append(Server(tmp, config, env={"PODIUM_ADMIN_KEY": ADMIN}))
+            yield servers[0], servers[1], proxy
+        finally:
+            for s in servers:
+                s.stop()
+            proxy.cut()
+            runner.run(prefix_cm.__aexit__(None, None, None))
+            runner.run(schema.__aexit__(None, None, None))
 
 
 def make_key(server: Server, name: str) -> str:
@@ -139,9 +152,8 @@ def readyz(server: Server) -> tuple[int, dict[str, Any]]:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/readyz", timeout=5) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
-        body = json.loads(e.read())
-        e.close()
-        return e.code, body
+        with e:
+            return e.code, json.loads(e.read())
 
 
 class Answer:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import msgspec
 
 from podium.canonical import (
+    Choice,
     Completion,
     EmbeddingResult,
     Event,
@@ -65,6 +66,22 @@ def _pieces(text: str) -> Iterator[str]:
         yield text[i : i + _CHUNK_CHARS]
 
 
+def _reasoning(choice: Choice, index: int) -> list[Event]:
+    """The choice's reasoning block by block, signatures and redacted data included, so a cached
+    answer continues with Anthropic or Bedrock as well as a fresh one."""
+    if not choice.reasoning_blocks:  # no blocks: reasoning from an OpenAI-compatible server
+        return [ReasoningDelta(text=p, index=index) for p in _pieces(choice.reasoning or "")]
+    events: list[Event] = []
+    for block in choice.reasoning_blocks:
+        if block.redacted is not None:
+            events.append(ReasoningDelta(text="", redacted=block.redacted, index=index))
+            continue
+        events += [ReasoningDelta(text=p, index=index) for p in _pieces(block.text)]
+        if block.signature is not None:
+            events.append(ReasoningDelta(text="", signature=block.signature, index=index))
+    return events
+
+
 def replay_events(completion: Completion, *, response_id: str) -> list[Event]:
     """The events of ``completion``, starting with a fresh ``ResponseStart``."""
     events: list[Event] = [
@@ -77,7 +94,7 @@ def replay_events(completion: Completion, *, response_id: str) -> list[Event]:
     ]
     for choice in completion.choices:
         i = choice.index
-        events += [ReasoningDelta(text=p, index=i) for p in _pieces(choice.reasoning or "")]
+        events += _reasoning(choice, i)
         events += [TextDelta(text=p, index=i) for p in _pieces(choice.text or "")]
         events += [RefusalDelta(text=p, index=i) for p in _pieces(choice.refusal or "")]
         events += [

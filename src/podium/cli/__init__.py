@@ -26,6 +26,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("prompts", "Version prompts: push/pull YAML files, render, move labels, approve moves."),
     ("route", "Calibrate the routing classifier on your examples; classify a text."),
     ("eval", "Score prompt versions or models on a dataset with the configured evaluators."),
+    ("flows", "Workflows: start, list, show and cancel runs; check flow definition files."),
+    ("reviews", "The human-review queue: list, claim, approve, modify or reject paused steps."),
     ("simulate", "Run the simulated OpenAI-compatible provider as a standalone server."),
     ("migrate", "Apply pending storage migrations."),
     ("version", "Print Podium's version."),

@@ -35,8 +35,25 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    flows = _check_flows(config)  # the flow files serve loads (workflows.flows); None: problems printed
+    if flows is None:
+        return 1
     print(f"ok: {_summary(config)}")
+    if flows:
+        print(f"flows: {', '.join(flows)}")
     return 0
+
+
+def _check_flows(config: Config) -> list[str] | None:
+    """The flows of ``workflows.flows`` by name, checked as ``podium serve`` checks them."""
+    if not config.workflows.flows:
+        return []
+    from podium.workflows import check_flows
+
+    flows, problems = check_flows(config.workflows.flows, policies=set(config.guardrails.policies))
+    for problem in problems:
+        print(f"workflows.flows: {problem}", file=sys.stderr)
+    return None if problems else sorted(flows)
 
 
 def _summary(config: Config) -> str:

@@ -98,6 +98,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     _reader_args(e)
     e.add_argument("-k", type=int, default=10, help="the k of recall@k (default 10)")
     e.add_argument("--mode", choices=("hybrid", "bm25", "vector", "all"), default="all")
+    e.add_argument("--rrf-k", type=int, default=None, help="hybrid: reciprocal rank fusion's k (default 10)")
+    e.add_argument("--bm25-weight", type=float, default=1.0, help="hybrid: BM25's weight (default 1)")
+    e.add_argument(
+        "--vector-weight", type=float, default=None, help="hybrid: the vectors' weight (default 0.5)"
+    )
+    e.add_argument(
+        "--tune",
+        action="store_true",
+        help="also tune the fusion (k x vector weight) on held-out folds: each fold of queries is scored "
+        "with the settings that did best on the others",
+    )
+    e.add_argument("--folds", type=int, default=5, help="folds for --tune (default 5)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=lambda a: run_action(a, lambda s, cfg: _eval(a, s, cfg)))
 
@@ -380,37 +392,67 @@ async def _delete(args: argparse.Namespace, storage: Storage, config: Config) ->
 
 
 async def _eval(args: argparse.Namespace, storage: Storage, config: Config) -> int:
-    from podium.knowledge.evaluation import load_queries, mean_scores, score
-    from podium.knowledge.retrieval import Mode, SearchSettings
+    import dataclasses
+
+    from podium.knowledge.evaluation import FUSION_GRID, Scores, held_out, load_queries, mean_scores, score
+    from podium.knowledge.retrieval import DEFAULT_VECTOR_WEIGHT, RRF_K, Mode, SearchSettings
 
     text = await asyncio.to_thread(Path(args.queries).read_text, encoding="utf-8")
     queries = load_queries(text, name=args.queries)
     modes: tuple[Mode, ...] = ("bm25", "vector", "hybrid") if args.mode == "all" else (args.mode,)
+    rrf_k = RRF_K if args.rrf_k is None else args.rrf_k
+    vector_weight = DEFAULT_VECTOR_WEIGHT if args.vector_weight is None else args.vector_weight
+    if rrf_k < 1 or args.bm25_weight < 0 or vector_weight < 0 or args.folds < 2:
+        raise ValueError("--rrf-k is at least 1, --folds at least 2, and weights are not negative")
     knowledge, pool = _service(storage, config)
     results: dict[str, Any] = {}
+    chosen: list[tuple[int, float]] = []
     try:
         kbs = [await knowledge.get(args.tenant, ref) for ref in args.kb]
         reader = _search_reader(args)
-        for mode in modes:
-            search = SearchSettings(k=max(50, 5 * args.k), mode=mode, candidates=max(100, 10 * args.k))
+
+        async def run(search: SearchSettings) -> list[Scores]:
             scores = []
             for q in queries:
                 passages = await knowledge.query(kbs, reader, q.query, search)
                 ranked = list(dict.fromkeys(p.doc_id if p.doc_id in q.gains else p.source for p in passages))
                 scores.append(score(ranked, q.gains, args.k))
-            results[mode] = mean_scores(scores)
+            return scores
+
+        base = SearchSettings(k=max(50, 5 * args.k), candidates=max(100, 10 * args.k))
+        for mode in modes:
+            search = dataclasses.replace(
+                base, mode=mode, rrf_k=rrf_k, bm25_weight=args.bm25_weight, vector_weight=vector_weight
+            )
+            results[mode] = mean_scores(await run(search))
+        if args.tune:
+            table = {
+                (k, w): await run(dataclasses.replace(base, mode="hybrid", rrf_k=k, vector_weight=w))
+                for k, w in FUSION_GRID
+            }
+            tuned = held_out(table, folds=args.folds)
+            results["tuned"] = tuned.scores
+            chosen = tuned.chosen
     finally:
         await knowledge.close()
         await pool.close()
     if args.json:
-        print(
-            json.dumps(
-                {m: {"recall": s.recall, "mrr": s.mrr, "ndcg@10": s.ndcg10} for m, s in results.items()}
-            )
-        )
+        out: dict[str, Any] = {
+            m: {"recall": s.recall, "mrr": s.mrr, "ndcg@10": s.ndcg10} for m, s in results.items()
+        }
+        if chosen:
+            out["tuned"]["chosen"] = [{"rrf_k": k, "vector_weight": w} for k, w in chosen]
+        print(json.dumps(out))
         return 0
-    print(f"{len(queries)} queries, k = {args.k}")
+    print(
+        f"{len(queries)} queries, k = {args.k}; hybrid: rrf_k {rrf_k}, weights {args.bm25_weight:g} : {vector_weight:g}"
+    )
     print(f"{'mode':<8} {'recall@' + str(args.k):>10} {'MRR':>8} {'nDCG@10':>8}")
     for name, s in results.items():
         print(f"{name:<8} {s.recall:>10.3f} {s.mrr:>8.3f} {s.ndcg10:>8.3f}")
+    if chosen:
+        picks = "; ".join(f"rrf_k {k}, 1 : {w:g}" for k, w in chosen)
+        print(
+            f"tuned: hybrid, each of {len(chosen)} folds scored with the fusion best on the others ({picks})"
+        )
     return 0

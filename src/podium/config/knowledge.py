@@ -60,6 +60,9 @@ class RagSettings(_Item, frozen=True):
     rerank: Literal["mmr"] | None = None
     bm25_weight: Annotated[float, Meta(ge=0)] = 1.0
     vector_weight: Annotated[float, Meta(ge=0)] = 0.5  # see docs/decisions/0047-hybrid-retrieval.md
+    rrf_k: Annotated[
+        int, Meta(ge=1, le=1000, description="Reciprocal rank fusion's k (docs/decisions/0065).")
+    ] = 10
     placement: Annotated[
         Literal["user", "system"],
         Meta(description="Wrap the last user message (user) or add a system message (system)."),

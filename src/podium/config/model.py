@@ -24,6 +24,7 @@ from podium.config.limits import LimitRule
 from podium.config.observability import AlertingSettings, EvaluationSettings, ObservabilitySettings
 from podium.config.prompts import PromptSettings
 from podium.config.routing import RetryPolicy, RoutingSettings, Rule, ScoreWeights, Strategy, TaskType
+from podium.config.workflows import WorkflowSettings
 
 __all__ = [
     "Capability",
@@ -329,6 +330,7 @@ class Config(_Section, frozen=True):
     evaluation: EvaluationSettings = EvaluationSettings()  # quality evaluators on live traffic and datasets
     alerting: AlertingSettings = AlertingSettings()  # alert rules over rolling windows, notification channels
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    workflows: WorkflowSettings = WorkflowSettings()  # flow files and the run worker (docs/workflows.md)
     providers: Annotated[dict[str, Provider], Meta(description="Accounts at providers, by name.")] = {}
     deployments: Annotated[
         dict[str, Deployment], Meta(description='Models at providers, by name ("openai/*" for a wildcard).')

@@ -27,6 +27,7 @@ from podium.gateway.http_io import json_response, new_request_id, read_json_body
 from podium.gateway.router import Handler, Route
 from podium.wire import anthropic_message_events as events
 from podium.wire import anthropic_messages as wire
+from podium.wire.openai import with_extensions
 
 if TYPE_CHECKING:
     from podium.gateway.app import Gateway
@@ -89,7 +90,7 @@ async def messages(gw: Gateway, request: web.BaseRequest) -> web.StreamResponse:
     rest = cast(AsyncIterator[Event], primed.rest)
     message_id = "msg_" + request_id.removeprefix("req_")
     if chat.stream:
-        encoder = events.MessageEncoder(model=chat.model, message_id=message_id)
+        encoder = events.MessageEncoder(model=chat.model, message_id=message_id, extensions=call.extensions)
         response, _ = await stream_answer(
             gw,
             request,
@@ -109,6 +110,8 @@ async def messages(gw: Gateway, request: web.BaseRequest) -> web.StreamResponse:
         payload = events.encode_message(collector.result(), model=chat.model, message_id=message_id)
     except PodiumError as exc:
         return _fail(exc, request_id, started, call.upstream_wait)
+    if call.extensions:  # e.g. RAG citations (podium.knowledge), as on /v1/chat/completions
+        payload = with_extensions(payload, call.extensions)
     return json_response(payload, headers=headers(call))
 
 

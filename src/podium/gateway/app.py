@@ -23,6 +23,8 @@ from podium.gateway import (
     openai_edge,
     openapi,
     responses_edge,
+    reviews_edge,
+    workflows_edge,
 )
 from podium.gateway.auth import KeyCache
 from podium.gateway.call import Call
@@ -58,6 +60,7 @@ from podium.state import open_state
 from podium.storage.base import Storage
 from podium.storage.records import RequestRecord
 from podium.wire import openai as wire
+from podium.workflows.service import Workflows
 
 __all__ = ["Gateway"]
 
@@ -94,7 +97,11 @@ class Gateway:
         # Knowledge bases: ingestion, retrieval and the RAG step (podium.knowledge)
         self.knowledge = Knowledge(storage.knowledge, config.knowledge, through_gateway(self))
         self.telemetry = Telemetry(self)  # traces, metrics, sampled evaluation, alerts (podium.observability)
+        self.workflows = Workflows(
+            self
+        )  # flows, runs, the review queue and the run worker (podium.workflows)
         self._apply(config)
+        self.workflows.configure(config, strict=True)
         self.router = Router(
             [
                 *openai_edge.ROUTES,
@@ -110,6 +117,8 @@ class Gateway:
                 *openapi.ROUTES,
                 *metrics_endpoint.ROUTES,
                 *observability_admin.ROUTES,
+                *workflows_edge.ROUTES,
+                *reviews_edge.ROUTES,
             ]
         )
 
@@ -149,8 +158,8 @@ class Gateway:
             *prompt_steps(self.prompts, api, self.config.prompts),  # a prompt reference → messages, model
             authorize_model,
             *(limits if self.limiter.active else []),
-            *self.guardrails.steps(api),  # input guardrails; the answer's on the way back
             *rag_steps(self, api),  # podium.rag / knowledge.rag: retrieved passages with citations
+            *self.guardrails.steps(api),  # input guardrails, passages included; output on the way back
             resolve_model(catalog),
             *(cache if self.answers.active else []),
             route_step(self.routing),
@@ -158,6 +167,7 @@ class Gateway:
 
     def reload(self, config: Config) -> None:
         self._apply(config)
+        self.workflows.configure(config, strict=False)
         self.governance.reload(config)
         semantic = asyncio.create_task(self.answers.start())  # loads the embedding model if newly needed
         self._tasks.append(semantic)
@@ -198,6 +208,7 @@ class Gateway:
         self.recorder.start()
         self.telemetry.start()
         self.responses.start()
+        await self.workflows.start_worker()
         self._tasks.append(asyncio.create_task(self.keys.run(), name="podium-key-sync"))
         self._tasks.append(asyncio.create_task(self.prompts.run(), name="podium-prompt-sync"))
 
@@ -205,6 +216,7 @@ class Gateway:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.workflows.close()  # before the recorder: runs let go of their leases, last calls recorded
         await self.recorder.close()
         await self.telemetry.close()  # after the recorder: its last records are counted
         await self.responses.close()

@@ -22,6 +22,7 @@ from podium.collect import Collector
 from podium.errors import PodiumError
 from podium.gateway.call import Call
 from podium.gateway.http_io import error_response, overhead_header
+from podium.gateway.upstream_trace import note_trace
 from podium.routing.explain import route_headers
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ async def collect_answer(
         collector.add(first)
         async for event in rest:
             collector.add(event)
+        note_trace(call, collector.trace)  # e.g. Bedrock's guardrail trace: the answer's extension fields
     except PodiumError as exc:
         call.error = exc
         status = status_of(exc) if status_of is not None else exc.status
@@ -132,6 +134,7 @@ async def stream_answer(
                 if ttft is None:
                     ttft = time.perf_counter()
                 await response.write(frame)
+        note_trace(call, collector.trace)  # before ``finish``, which writes the extension fields
         await response.write(finish())
     except PodiumError as exc:
         # Headers are gone: the error travels as the dialect's stream event.

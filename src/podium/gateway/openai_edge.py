@@ -106,14 +106,11 @@ async def _stream(
         rest,
         collector,
         encode=encoder.encode,
-        finish=(lambda: encoder.extension(call.extensions) + _DONE) if call.extensions else _done,
+        # Read at the end: the upstream's trace (podium.gateway.upstream_trace) arrives with the answer.
+        finish=lambda: (encoder.extension(call.extensions) if call.extensions else b"") + _DONE,
         failure=_error_frame,
     )
     return response
-
-
-def _done() -> bytes:
-    return _DONE
 
 
 def _error_frame(exc: PodiumError) -> bytes:

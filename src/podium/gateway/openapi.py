@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["ROUTES", "openapi_document"]
 
 _PARAM = re.compile(r"\{(\w+)(?:\.\.\.)?\}")
+# The admin API, and the data-plane APIs that are Podium's own (the OpenAI/Anthropic ones are documented upstream).
+DOCUMENTED = ("/admin/", "/v1/flows", "/v1/runs", "/v1/reviews", "/v1/knowledge-bases")
 
 _ERROR = {
     "type": "object",
@@ -44,8 +46,8 @@ _ERROR = {
 
 
 def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
-    """An OpenAPI 3.1 document of every ``/admin/`` route in ``routes``."""
-    admin = [r for r in routes if r.path.startswith("/admin/")]
+    """An OpenAPI 3.1 document of every ``/admin/`` route (and Podium's own ``/v1/`` APIs) in ``routes``."""
+    admin = [r for r in routes if r.path.startswith(DOCUMENTED)]
     types: list[Any] = []
     for r in admin:
         spec = spec_of(r.handler)
@@ -113,7 +115,8 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
         "info": {
             "title": "Podium admin API",
             "version": __version__,
-            "description": "Tenants, teams, users, keys, roles, policies, the request log and the audit trail. "
+            "description": "Tenants, teams, users, keys, roles, policies, the request log and the audit trail; "
+            "workflow runs, the review queue and knowledge bases. "
             "Send a key, a session token (POST /admin/login) or an OIDC JWT as `Authorization: Bearer …`.",
         },
         "components": {

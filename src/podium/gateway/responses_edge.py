@@ -1,4 +1,5 @@
-"""The OpenAI Responses edge: ``POST /v1/responses``, ``GET`` and ``DELETE /v1/responses/{id}``.
+"""The OpenAI Responses edge: ``POST /v1/responses``, ``GET`` and ``DELETE /v1/responses/{id}``, and
+``GET /v1/responses/{id}/input_items`` (:mod:`podium.wire.openai_response_items`).
 
 A request becomes a canonical chat through :mod:`podium.wire.openai_responses` and goes through the
 same pipeline as every other call. With ``store`` on (the default) the answer is kept for its tenant
@@ -28,12 +29,13 @@ from podium.storage.records import KeyRecord
 from podium.storage.response_records import StoredResponse
 from podium.wire import openai as openai_wire
 from podium.wire import openai_response_events as events
+from podium.wire import openai_response_items as items
 from podium.wire import openai_responses as wire
 
 if TYPE_CHECKING:
     from podium.gateway.app import Gateway
 
-__all__ = ["ROUTES", "create_response", "delete_response", "retrieve_response"]
+__all__ = ["ROUTES", "create_response", "delete_response", "list_input_items", "retrieve_response"]
 
 _encode_messages = msgspec.json.Encoder().encode
 _decode_messages = msgspec.json.Decoder(tuple[Message, ...]).decode
@@ -89,7 +91,7 @@ async def create_response(gw: Gateway, request: web.BaseRequest) -> web.StreamRe
     )
     store = parsed.wire.store is not False
     if chat.stream:
-        encoder = events.ResponseEncoder(head)
+        encoder = events.ResponseEncoder(head, extensions=call.extensions)
         response, status = await stream_answer(
             gw,
             request,
@@ -109,6 +111,8 @@ async def create_response(gw: Gateway, request: web.BaseRequest) -> web.StreamRe
         return _fail(failed, request_id, started, call.upstream_wait)
     result = collector.result()
     payload = events.encode_response(result, head)
+    if call.extensions:  # e.g. RAG citations (podium.knowledge), as on /v1/chat/completions
+        payload = openai_wire.with_extensions(payload, call.extensions)
     if store:
         _remember(gw, key, head, history, parsed.input, result, payload)
     return json_response(payload, headers=headers(call))
@@ -151,6 +155,24 @@ async def retrieve_response(gw: Gateway, request: web.BaseRequest, *, response_i
     return json_response(stored.body, headers={"x-request-id": request_id})
 
 
+async def list_input_items(gw: Gateway, request: web.BaseRequest, *, response_id: str) -> web.StreamResponse:
+    """The input items of a stored response, a cursor page at a time; another tenant's id is a 404."""
+    started = time.perf_counter()
+    request_id = new_request_id()
+    try:
+        key = gw.keys.authenticate(request.headers)
+        query = items.parse_items_query(request.query)
+        stored = await gw.responses.get(response_id, tenant=key.tenant)
+        if stored is None:
+            raise _not_found(response_id)
+        conversation = _decode_messages(stored.conversation)[:-1]  # the last message is the answer
+        listed = items.input_items(conversation, response_id=response_id, include=query.include)
+        page = items.items_page(listed, query)
+    except PodiumError as exc:
+        return _fail(exc, request_id, started)
+    return json_response(msgspec.json.encode(page), headers={"x-request-id": request_id})
+
+
 async def delete_response(gw: Gateway, request: web.BaseRequest, *, response_id: str) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = new_request_id()
@@ -169,4 +191,5 @@ ROUTES = [
     Route("POST", "/responses", create_response),
     Route("GET", "/v1/responses/{response_id}", retrieve_response),
     Route("DELETE", "/v1/responses/{response_id}", delete_response),
+    Route("GET", "/v1/responses/{response_id}/input_items", list_input_items),
 ]

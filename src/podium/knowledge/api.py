@@ -30,7 +30,7 @@ from podium.gateway.router import Route
 from podium.identity.principal import Principal
 from podium.knowledge.access import WRITE, Reader, grant
 from podium.knowledge.ingest import Outcome, Source
-from podium.knowledge.retrieval import DEFAULT_VECTOR_WEIGHT, Passage, SearchSettings
+from podium.knowledge.retrieval import DEFAULT_VECTOR_WEIGHT, RRF_K, Passage, SearchSettings
 from podium.storage.knowledge_records import AccessRule, DocumentRecord, IngestionRecord, KnowledgeBaseRecord
 
 if TYPE_CHECKING:
@@ -159,6 +159,7 @@ class QueryBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rerank: Literal["mmr"] | None = None
     bm25_weight: float = 1.0
     vector_weight: float = DEFAULT_VECTOR_WEIGHT
+    rrf_k: int = RRF_K
 
 
 class PassageView(msgspec.Struct, frozen=True):
@@ -196,11 +197,14 @@ def _settings(body: QueryBody) -> SearchSettings:
         raise RequestError("`k` must be between 1 and 100.", param="k")
     if body.bm25_weight < 0 or body.vector_weight < 0:
         raise RequestError("Weights must not be negative.", param="bm25_weight")
+    if not 1 <= body.rrf_k <= 1000:
+        raise RequestError("`rrf_k` must be between 1 and 1000.", param="rrf_k")
     return SearchSettings(
         k=body.k,
         mode=body.mode,
         bm25_weight=body.bm25_weight,
         vector_weight=body.vector_weight,
+        rrf_k=body.rrf_k,
         candidates=max(50, 4 * body.k),
         rerank=body.rerank,
         min_score=body.min_score,

@@ -12,20 +12,40 @@ its best passage's rank), since labels are about documents.
 * recall@k — the share of a query's relevant documents among its first k;
 * MRR — the mean of 1 / rank of the first relevant document (0 when none is retrieved);
 * nDCG@10 — discounted cumulative gain of the first 10, over the best possible ordering's.
+
+:func:`held_out` scores a choice of settings honestly: the queries are cut into folds, and each fold is
+scored with the settings that did best on the other folds — never with settings picked on itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import random
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from podium.errors import RequestError
 
-__all__ = ["EvalQuery", "Scores", "load_queries", "mean_scores", "ndcg", "recall", "reciprocal_rank", "score"]
+__all__ = [
+    "FUSION_GRID",
+    "EvalQuery",
+    "HeldOut",
+    "Scores",
+    "held_out",
+    "load_queries",
+    "mean_scores",
+    "ndcg",
+    "recall",
+    "reciprocal_rank",
+    "score",
+]
+
+
+# The hybrid fusions that tuning chooses among: reciprocal rank fusion's k x the vectors' weight (BM25's is 1).
+FUSION_GRID = tuple((k, w) for k in (5, 10, 20, 60) for w in (0.25, 0.5, 0.75, 1.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +117,43 @@ def mean_scores(scores: Sequence[Scores]) -> Scores:
     return Scores(
         sum(s.recall for s in scores) / n, sum(s.mrr for s in scores) / n, sum(s.ndcg10 for s in scores) / n
     )
+
+
+T = TypeVar("T", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOut(Generic[T]):
+    scores: Scores  # over every query, each scored with settings chosen without it
+    chosen: list[T]  # the settings each fold was scored with
+
+
+def held_out(table: Mapping[T, Sequence[Scores]], *, folds: int = 5, seed: int = 0) -> HeldOut[T]:
+    """Cross-validated scores of tuning: ``table`` maps each candidate setting to its per-query scores
+    (the same queries in the same order). The queries are shuffled (by ``seed``) into ``folds`` parts; each
+    part is scored with the setting of the best mean nDCG@10 on the other parts (ties: the first in
+    ``table``)."""
+    settings = list(table)
+    if not settings:
+        raise ValueError("no settings to choose from")
+    n = len(table[settings[0]])
+    if any(len(v) != n for v in table.values()):
+        raise ValueError("every setting needs a score for every query")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    folds = max(2, min(folds, n))
+    parts = [order[i::folds] for i in range(folds)]
+    result: list[Scores | None] = [None] * n
+    chosen: list[T] = []
+    for part in parts:
+        inside = set(part)
+        train = [i for i in range(n) if i not in inside]
+
+        def trained(setting: T, train: list[int] = train) -> float:
+            return sum(table[setting][i].ndcg10 for i in train)
+
+        best = max(settings, key=trained)  # max keeps the first of equals
+        chosen.append(best)
+        for i in part:
+            result[i] = table[best][i]
+    return HeldOut(mean_scores([s for s in result if s is not None]), chosen)

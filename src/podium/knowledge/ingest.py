@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
-import numpy as np
 
 from podium.errors import PodiumError
 from podium.knowledge.chunking import Chunk, chunk_document
@@ -168,6 +167,8 @@ async def ingest_source(
             )
             for d, _, _ in pending
         ]
+    import numpy as np  # here, not at import: a gateway without knowledge bases never loads it
+
     row = 0
     for doc, chunks, existed in pending:
         records = [

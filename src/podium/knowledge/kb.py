@@ -14,11 +14,9 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 
 from podium.config.knowledge import KnowledgeSettings
 from podium.errors import Conflict, NotFound, PodiumError, RequestError
@@ -39,6 +37,10 @@ from podium.storage.knowledge_records import (
     KnowledgeBaseRecord,
 )
 from podium.storage.records import KeyRecord
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["Knowledge", "new_kb_id"]
 
@@ -96,6 +98,8 @@ class Knowledge:
     async def _query_vector(
         self, model: str, text: str, tenant: str, principal: KeyRecord | None
     ) -> npt.NDArray[np.float32]:
+        import numpy as np  # here, not at import: a gateway without knowledge bases never loads it
+
         key = (model, text)
         found = self._vectors.get(key)
         if found is not None:
@@ -303,6 +307,8 @@ class Knowledge:
     async def _reembed(
         self, job: Ingestion, kb: KnowledgeBaseRecord, model: str, embedder: Embedder, dimension: int
     ) -> None:
+        import numpy as np
+
         job.record = msgspec.structs.replace(job.record, status="running")
         for _ in range(3):  # documents written meanwhile: read everything again
             current = await self.store.get_kb(kb.id)

@@ -156,6 +156,7 @@ async def _ground(gw: Gateway, call: Call, chat: ChatRequest, rag: RagSettings) 
         mode=rag.mode,
         bm25_weight=rag.bm25_weight,
         vector_weight=rag.vector_weight,
+        rrf_k=rag.rrf_k,
         candidates=max(50, 4 * rag.k),
         rerank=rag.rerank,
         min_score=min_score,

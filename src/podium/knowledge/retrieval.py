@@ -1,10 +1,11 @@
 """Hybrid retrieval: BM25 and vector search over the documents a reader may use, fused by reciprocal
 rank fusion, optionally reranked, each passage scored by its cosine similarity to the query.
 
-Reciprocal rank fusion gives a chunk ``Σ wᵢ / (60 + rankᵢ)`` over the rankings it appears in (Cormack
-et al., 2009): it needs no calibration between BM25 scores and cosine similarities, and a chunk that
-both searches rank well beats one that only one of them likes. The weights (``bm25``, ``vector``) tilt
-it (by default 1 and 0.5). ``mode`` "bm25" or "vector" uses one ranking alone. Each search contributes ``candidates`` chunks
+Reciprocal rank fusion gives a chunk ``Σ wᵢ / (rrf_k + rankᵢ)`` over the rankings it appears in
+(Cormack et al., 2009): it needs no calibration between BM25 scores and cosine similarities, and a
+chunk that both searches rank well beats one that only one of them likes. The weights (``bm25``,
+``vector``) tilt it (by default 1 and 0.5); ``rrf_k`` (default 10) sets how much the first ranks count
+more than the later ones (docs/decisions/0065). ``mode`` "bm25" or "vector" uses one ranking alone. Each search contributes ``candidates`` chunks
 (at least 4 times k). ``rerank="mmr"`` reorders the best candidates by maximal marginal relevance, so the
 k passages returned repeat each other less.
 
@@ -17,18 +18,19 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import numpy.typing as npt
-
-from podium.knowledge.vectors import IVF_MIN
 from podium.knowledge.view import KbView
 from podium.storage.base import KnowledgeStore
 from podium.storage.knowledge_records import ChunkHit, KnowledgeBaseRecord
 
+if TYPE_CHECKING:  # numpy is imported where it is used (see podium.knowledge.view)
+    import numpy as np
+    import numpy.typing as npt
+
 __all__ = [
     "DEFAULT_VECTOR_WEIGHT",
+    "RRF_K",
     "Mode",
     "Passage",
     "SearchSettings",
@@ -39,7 +41,9 @@ __all__ = [
 ]
 
 Mode = Literal["hybrid", "bm25", "vector"]
-RRF_K = 60
+# The fusion's defaults, chosen on the Lee corpus and checked on held-out queries and on a second
+# corpus (benchmarks/retrieval.py, docs/decisions/0065-fusion-defaults-held-out.md).
+RRF_K = 10
 _WORD = re.compile(r"[^\W_]+")
 # Words too common to rank by: left out of the full-text query (kept when the query is nothing else).
 _STOPWORDS = frozenset(
@@ -111,8 +115,8 @@ _STOPWORDS = frozenset(
     ]
 )
 _MAX_TERMS = 32
-# BM25 counts twice as much as the vectors by default: on the labelled corpus of benchmarks/retrieval.py
-# equal weights let the weaker vector ranking pull hybrid below BM25 alone (docs/decisions/0047).
+# BM25 counts twice as much as the vectors by default: with equal weights the weaker vector ranking
+# pulls hybrid below BM25 alone on the labelled corpora of benchmarks/retrieval.py (decisions 0047, 0065).
 DEFAULT_VECTOR_WEIGHT = 0.5
 
 
@@ -122,6 +126,7 @@ class SearchSettings:
     mode: Mode = "hybrid"
     bm25_weight: float = 1.0
     vector_weight: float = DEFAULT_VECTOR_WEIGHT
+    rrf_k: int = RRF_K
     candidates: int = 50
     rerank: Literal["mmr"] | None = None
     min_score: float | None = None
@@ -155,14 +160,14 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(kept))[:_MAX_TERMS]
 
 
-def fuse(rankings: list[tuple[list[ChunkHit], float]]) -> dict[int, float]:
-    """Reciprocal rank fusion of several rankings, each with its weight."""
+def fuse(rankings: list[tuple[list[ChunkHit], float]], k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal rank fusion of several rankings, each with its weight: ``Σ w / (k + rank)``."""
     scores: dict[int, float] = {}
     for hits, weight in rankings:
         if weight <= 0:
             continue
         for rank, hit in enumerate(hits, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + weight / (RRF_K + rank)
+            scores[hit.id] = scores.get(hit.id, 0.0) + weight / (k + rank)
     return scores
 
 
@@ -170,6 +175,8 @@ def mmr(
     query: npt.NDArray[np.float32], vectors: npt.NDArray[np.float32], k: int, *, balance: float = 0.7
 ) -> list[int]:
     """Indices of ``k`` rows chosen by maximal marginal relevance (relevance vs. novelty)."""
+    import numpy as np
+
     relevance = vectors @ query
     chosen: list[int] = []
     left = list(range(vectors.shape[0]))
@@ -195,6 +202,8 @@ async def search(
     allowed: tuple[npt.NDArray[np.bool_] | None, list[str] | None],
 ) -> list[Passage]:
     """The best ``settings.k`` passages of one knowledge base for ``query`` (and its ``vector``)."""
+    import numpy as np
+
     mask, doc_ids = allowed
     if doc_ids is not None and not doc_ids:
         return []
@@ -211,7 +220,7 @@ async def search(
         lexical = results.pop(0)
     if settings.mode != "bm25" and vector is not None:
         nearest = results.pop(0)
-    fused = fuse([(lexical, settings.bm25_weight), (nearest, settings.vector_weight)])
+    fused = fuse([(lexical, settings.bm25_weight), (nearest, settings.vector_weight)], settings.rrf_k)
     if not fused:
         return []
     wanted = 3 * settings.k if settings.rerank else settings.k
@@ -267,6 +276,8 @@ async def _nearest(
     mask: npt.NDArray[np.bool_] | None,
     doc_ids: list[str] | None,
 ) -> list[ChunkHit]:
+    from podium.knowledge.vectors import IVF_MIN
+
     index = view.index
     if index is None:
         return await store.vector_search(kb.id, vector.astype("<f4").tobytes(), k=k, doc_ids=doc_ids)

@@ -12,17 +12,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 
 from podium.knowledge.access import Grant
 from podium.knowledge.filters import Predicate
-from podium.knowledge.vectors import VectorIndex, build_ivf
 from podium.storage.base import KnowledgeStore
 from podium.storage.knowledge_records import DocumentRecord, KnowledgeChanges
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from podium.knowledge.vectors import VectorIndex
+
+# numpy and the vector index are imported where they are used: a gateway without knowledge bases
+# never loads them (about 16 MB of idle RSS).
 
 __all__ = ["REFRESH_SECONDS", "KbView", "Views"]
 
@@ -31,7 +37,7 @@ log = logging.getLogger("podium.knowledge")
 REFRESH_SECONDS = 0.5
 _ALLOWED_CACHE = 256
 
-Allowed = tuple[npt.NDArray[np.bool_] | None, list[str] | None]
+Allowed = tuple["npt.NDArray[np.bool_] | None", list[str] | None]
 
 
 class KbView:
@@ -51,6 +57,10 @@ class KbView:
         self.stale = True
 
     def apply(self, changes: KnowledgeChanges) -> None:
+        import numpy as np
+
+        from podium.knowledge.vectors import VectorIndex
+
         if changes.reset or changes.dimension != self.dimension:
             self.docs, self._ords = {}, {}
             self.index = VectorIndex(changes.dimension) if self.vectors else None
@@ -88,6 +98,8 @@ class KbView:
         found = self._allowed.get(key)
         if found is not None:
             return found
+        import numpy as np
+
         ids = [d.id for d in self.docs.values() if grant.allows(d) and (request is None or request(d))]
         mask = np.zeros(max(1, len(self._ords)), dtype=bool)
         mask[[self._ords[i] for i in ids]] = True
@@ -148,6 +160,8 @@ class Views:
             self._spawn(view, index, matrix)
 
     def _spawn(self, view: KbView, index: VectorIndex, matrix: Any) -> None:
+        from podium.knowledge.vectors import build_ivf
+
         async def build() -> None:
             try:
                 ivf = await asyncio.to_thread(build_ivf, matrix)

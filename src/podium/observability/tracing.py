@@ -16,16 +16,19 @@ conventions' instrumentation seam), so every adapter, present and future, is tra
 
 **Why spans are recorded as plain data.** The OpenTelemetry SDK's ``start_span`` costs tens of
 microseconds per span in Python (sampler, locked attribute maps, processor callbacks); a request
-has seven or more. So on the request path Podium only notes each span's ids, times and attributes
-in the request's :class:`_Trace` — a few hundred nanoseconds — and after the response turns them
-into the SDK's ``ReadableSpan`` objects for the configured span processors (OTLP export, or an
-in-memory exporter in tests). Exporters, sampling rules and the GenAI attribute names are
-OpenTelemetry's; only the bookkeeping is Podium's. Sampling is decided once, at the root (the
-caller's sampled flag, else ``sample_ratio`` on the trace id, as ``TraceIdRatioBased`` does); an
-unsampled request records nothing but still passes its trace on.
+has seven or more. So on the request path Podium only notes each finished span as one tuple (ids,
+times, one attributes dict built in one go) in the request's :class:`_Trace` — no span objects, no
+context-variable changes per step — and when the root ends hands the list to the OTLP exporter's
+queue (a deque append: encoding and sending happen in its thread, in batches). SDK span processors
+(an in-memory exporter in tests) get the SDK's ``ReadableSpan`` objects, made after the response.
+Exporters, sampling rules and the GenAI attribute names are OpenTelemetry's; only the bookkeeping is
+Podium's. Sampling is decided once, at the root (the caller's sampled flag, else ``sample_ratio`` on
+the trace id, as ``TraceIdRatioBased`` does); an unsampled request costs one check per step and
+attempt, records nothing, and still passes its trace on.
 
-A W3C ``traceparent`` from the caller is continued; each attempt passes its own span's
-``traceparent`` upstream (:data:`podium.observability.propagation.TRACEPARENT`).
+A W3C ``traceparent`` from the caller is continued; the request's ``traceparent`` (its root span,
+and each sampled attempt's own span) is passed upstream through
+:data:`podium.observability.propagation.TRACEPARENT`, formatted only if an HTTP request reads it.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from podium.config.observability import TracingSettings
 from podium.errors import PodiumError
 from podium.observability import conventions as c
 from podium.observability.otlp import OtlpExporter, SpanData
-from podium.observability.propagation import TRACEPARENT
+from podium.observability.propagation import TRACEPARENT, Traceparent
 from podium.observability.redact import messages_json, redact
 
 if TYPE_CHECKING:
@@ -76,7 +79,10 @@ _UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _OK: tuple[int, str] = (0, "")  # (status code: 0 unset, 2 error; message)
 _INTERNAL, _SERVER, _CLIENT = SpanKind.INTERNAL.value, SpanKind.SERVER.value, SpanKind.CLIENT.value
 _rand = random.Random()
+_getrandbits = _rand.getrandbits
 _now = time.time_ns
+_NAMES: dict[tuple[str, str], str] = {}  # (method, path) -> the root span's name
+_REASONS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 # Step function (or owning class) name -> the pipeline concept it implements, for span names.
 _STEP_NAMES = {
@@ -91,8 +97,20 @@ _STEP_NAMES = {
 Attributes = dict[str, Any]
 
 
+def _reasons(finishes: list[str]) -> tuple[str, ...]:
+    """Finish reasons as a shared tuple: hashable (the exporter keeps its encoding) and, being old,
+    no longer tracked by the garbage collector — so the attributes dict holding it is not either."""
+    key = tuple(finishes)
+    found = _REASONS.get(key)
+    if found is None:
+        if len(_REASONS) >= 256:
+            _REASONS.clear()
+        found = _REASONS[key] = key
+    return found
+
+
 def _new_id() -> int:
-    return _rand.getrandbits(64) or 1
+    return _getrandbits(64) or 1
 
 
 class _Trace:
@@ -110,6 +128,9 @@ class _Trace:
 
     def traceparent(self, span_id: int) -> str:
         return f"00-{self.trace_id:032x}-{span_id:016x}-{'01' if self.sampled else '00'}"
+
+    def __str__(self) -> str:  # what an upstream request made outside any attempt span carries
+        return self.traceparent(self.root)
 
 
 _current: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar("podium_trace", default=None)
@@ -203,7 +224,7 @@ class Tracing:
                 if parent_id is not None
                 else None,
                 resource=self.resource,
-                attributes=attributes,
+                attributes=dict(attributes) if attributes else None,
                 kind=SpanKind(kind),
                 status=Status(StatusCode(code), message or None) if code else Status(StatusCode.UNSET),
                 start_time=start,
@@ -213,14 +234,22 @@ class Tracing:
             for p in self.processors:
                 p.on_end(span)
 
+    def _emit_later(self, tr: _Trace, spans: Sequence[SpanData]) -> None:
+        try:
+            asyncio.get_running_loop().call_soon(self._emit, tr, spans)
+        except RuntimeError:  # no loop (a synchronous caller): emit now
+            self._emit(tr, spans)
+
     def _finish(self, tr: _Trace) -> None:
         tr.emitted = True
-        if tr.spans and (self.processors or self.exporter is not None):
-            spans, tr.spans = tr.spans, []
-            try:
-                asyncio.get_running_loop().call_soon(self._emit, tr, spans)
-            except RuntimeError:  # no loop (a synchronous caller): emit now
-                self._emit(tr, spans)
+        spans = tr.spans
+        if not spans:
+            return
+        tr.spans = []
+        if self.processors:  # SDK processors (tests): ReadableSpans are made after the response
+            self._emit_later(tr, spans)
+        elif self.exporter is not None:  # a deque append; encoding and sending are the exporter thread's
+            self.exporter.add(tr.trace_id, spans)
 
     def _add(
         self,
@@ -235,7 +264,7 @@ class Tracing:
     ) -> None:
         record = (name, span_id, parent_id, kind, start, _now(), attributes, status[0], status[1])
         if tr.emitted:  # a span that outlived its trace's root (an abandoned stream closed late)
-            self._emit(tr, [record])
+            self._emit_later(tr, (record,))
         else:
             tr.spans.append(record)
 
@@ -250,10 +279,12 @@ class Tracing:
             return await handler(request)
         tr, remote_parent = self._begin(request.headers.get("traceparent"))
         token = _current.set(tr)
+        passed = TRACEPARENT.set(tr)  # upstream requests continue the trace, sampled or not
         if not tr.sampled:
             try:
                 return await handler(request)
             finally:
+                TRACEPARENT.reset(passed)
                 _current.reset(token)
         start = _now()
         status = _OK
@@ -268,15 +299,23 @@ class Tracing:
             status = _error(exc)
             raise
         finally:
+            TRACEPARENT.reset(passed)
             _current.reset(token)
-            name = f"{request.method} {path if path.startswith('/v1/') else '/'.join(path.split('/')[:3])}"
-            attributes: Attributes = {"http.request.method": request.method, "url.path": path}
+            method = request.method
+            name = _NAMES.get((method, path))
+            if name is None:
+                if len(_NAMES) >= 1024:
+                    _NAMES.clear()
+                route = path if path.startswith("/v1/") else "/".join(path.split("/")[:3])
+                name = _NAMES[(method, path)] = f"{method} {route}"
+            # The attributes recorded() noted for the call, if any: the root's dict, completed here.
+            attributes = tr.root_attributes if tr.root_attributes is not None else {}
+            attributes["http.request.method"] = method
+            attributes["url.path"] = path
             if code:
                 attributes["http.response.status_code"] = code
-            if tr.root_attributes:
-                attributes.update(tr.root_attributes)
-                if status is _OK and tr.root_attributes.get(c.ERROR_TYPE) == "client_closed":
-                    status = (StatusCode.ERROR.value, "client_closed")
+            if status is _OK and attributes.get(c.ERROR_TYPE) == "client_closed":
+                status = (StatusCode.ERROR.value, "client_closed")
             tr.spans.append((name, tr.root, remote_parent, _SERVER, start, _now(), attributes, *status))
             self._finish(tr)
 
@@ -308,7 +347,9 @@ class Tracing:
             a["podium.prompt.name"] = call.prompt_name
             a["podium.prompt.version"] = call.prompt_version or 0
         if call.guardrails:
-            a["podium.guardrails.verdicts"] = [f"{v.scanner}:{v.stage}:{v.action}" for v in call.guardrails]
+            a["podium.guardrails.verdicts"] = tuple(
+                f"{v.scanner}:{v.stage}:{v.action}" for v in call.guardrails
+            )
         if call.error is not None:
             a[c.ERROR_TYPE] = call.error.code or type(call.error).__name__
         elif status == 499:
@@ -333,10 +374,11 @@ class Tracing:
         """A span around work outside the request path (a workflow run, a step): a new trace when none
         is current. Yields its attributes dict (add to it while it runs), or None when not sampled."""
         tr = _current.get()
-        token = None
+        token = passed = None
         if tr is None:
             tr, _ = self._begin(None)
             token = _current.set(tr)
+            passed = TRACEPARENT.set(tr)
             span_id, parent_id = tr.root, None
         else:
             span_id, parent_id = _new_id(), _parent.get() or tr.root
@@ -344,7 +386,8 @@ class Tracing:
             try:
                 yield None
             finally:
-                if token is not None:
+                if token is not None and passed is not None:
+                    TRACEPARENT.reset(passed)
                     _current.reset(token)
             return
         a: Attributes = dict(attributes or {})
@@ -359,7 +402,8 @@ class Tracing:
         finally:
             _parent.reset(inner)
             self._add(tr, name, span_id, parent_id, _INTERNAL, start, a, status)
-            if token is not None:
+            if token is not None and passed is not None:
+                TRACEPARENT.reset(passed)
                 _current.reset(token)
                 self._finish(tr)
 
@@ -370,12 +414,15 @@ class Tracing:
 
     def _step(self, step: Step) -> Step:
         name = _step_name(step)
-        add = self._add
+        late = self._emit_later
 
-        async def traced(call: Call, call_next: Handler) -> Any:
+        def traced(call: Call, call_next: Handler) -> Awaitable[Any]:
             tr = _current.get()
-            if tr is None or not tr.sampled:
-                return await step(call, call_next)
+            if tr is None or not tr.sampled:  # the step's own coroutine: no frame of ours around it
+                return step(call, call_next)
+            return sampled(tr, call, call_next)
+
+        async def sampled(tr: _Trace, call: Call, call_next: Handler) -> Any:
             start = _now()
             parent = _parent.get() or tr.root
             handed_on = False
@@ -384,26 +431,22 @@ class Tracing:
                 # The step hands the call on: its own span ends; what follows is a sibling, not a child.
                 nonlocal handed_on
                 handed_on = True
-                add(tr, name, _new_id(), parent, _INTERNAL, start)
+                span = (name, _getrandbits(64) or 1, parent, _INTERNAL, start, _now(), None, 0, "")
+                if tr.emitted:
+                    late(tr, (span,))
+                else:
+                    tr.spans.append(span)
                 return await call_next(call)
 
             try:
                 result = await step(call, next_step)
             except BaseException as exc:
                 if not handed_on:
-                    add(
-                        tr,
-                        name,
-                        _new_id(),
-                        parent,
-                        _INTERNAL,
-                        start,
-                        {c.ERROR_TYPE: _error_type(exc)},
-                        _error(exc),
-                    )
+                    attributes = {c.ERROR_TYPE: _error_type(exc)}
+                    self._add(tr, name, _new_id(), parent, _INTERNAL, start, attributes, _error(exc))
                 raise
             if not handed_on:  # the step answered by itself (a cache hit, a refusal)
-                add(tr, name, _new_id(), parent, _INTERNAL, start)
+                self._add(tr, name, _new_id(), parent, _INTERNAL, start)
             return result
 
         traced.__name__ = getattr(step, "__name__", "step")
@@ -450,7 +493,8 @@ class Tracing:
 
 
 class _TracedChat:
-    """A chat model whose every ``stream`` call is one CLIENT span: an attempt at one deployment."""
+    """A chat model whose every ``stream`` call in a sampled trace is one CLIENT span: an attempt at one
+    deployment. In an unsampled trace (or none) the call goes straight to the adapter: no wrapper at all."""
 
     def __init__(
         self, tracing: Tracing, inner: Any, deployment: str, provider: str, upstream_model: str
@@ -461,48 +505,58 @@ class _TracedChat:
         self.provider = provider
         self.upstream_model = upstream_model
         self.name = f"chat {upstream_model}"
+        # The attributes every attempt at this deployment starts with, by the request's stream flag.
+        base = {
+            c.OPERATION: "chat",
+            c.PROVIDER: provider,
+            c.REQUEST_MODEL: upstream_model,
+            "podium.deployment": deployment,
+        }
+        self._base = {flag: {**base, c.STREAM: flag} for flag in (False, True)}
 
     def __getattr__(self, name: str) -> Any:  # adapters' own attributes (account…) stay visible
         return getattr(self.inner, name)
 
-    async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[Event]:
+    def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[Event]:
         tr = _current.get()
-        if tr is None:
-            async for event in self.inner.stream(request, deadline=deadline):
-                yield event
-            return
-        span_id = _new_id() if tr.sampled else (_parent.get() or tr.root)
+        if tr is None or not tr.sampled:
+            # The request's traceparent (set at the root) still reaches the upstream.
+            stream: AsyncIterator[Event] = self.inner.stream(request, deadline=deadline)
+            return stream
+        return self._traced(tr, request, deadline)
+
+    async def _traced(self, tr: _Trace, request: ChatRequest, deadline: float | None) -> AsyncIterator[Event]:
+        span_id = _new_id()
+        parent = _parent.get() or tr.root
         start = _now()
-        token = TRACEPARENT.set(tr.traceparent(span_id))
+        token = TRACEPARENT.set(Traceparent(tr.trace_id, span_id))
         inner = self.inner.stream(request, deadline=deadline)
+        a = self._attributes(request)
         try:
             # The adapter opens the upstream request in its first step: it reads TRACEPARENT then.
-            first = await inner.__anext__()
+            event = await inner.__anext__()
         except StopAsyncIteration:
+            self.tracing._add(tr, self.name, span_id, parent, _CLIENT, start, a)
             return
         except BaseException as exc:
-            if tr.sampled:
-                self._end(tr, span_id, start, self._attributes(request, exc), _error(exc))
+            a[c.ERROR_TYPE] = _error_type(exc)
+            self.tracing._add(tr, self.name, span_id, parent, _CLIENT, start, a, _error(exc))
             raise
         finally:
             TRACEPARENT.reset(token)
-        if not tr.sampled:
-            yield first
-            async for event in inner:
-                yield event
-            return
-        a = self._attributes(request, None)
         finishes: list[str] = []
         status = _OK
-        event = first
+        done = False
+        nxt = inner.__anext__
         try:
             while True:
-                if isinstance(event, ResponseStart):
+                kind = type(event)
+                if kind is ResponseStart:
                     a[c.RESPONSE_ID] = event.id
                     a[c.RESPONSE_MODEL] = event.model
-                elif isinstance(event, Finish):
+                elif kind is Finish:
                     finishes.append(event.reason)
-                elif isinstance(event, Usage):
+                elif kind is Usage:
                     a[c.INPUT_TOKENS] = event.input_tokens
                     a[c.OUTPUT_TOKENS] = event.output_tokens
                     if event.cached_input_tokens:
@@ -510,9 +564,9 @@ class _TracedChat:
                     if event.reasoning_tokens:
                         a[c.REASONING_TOKENS] = event.reasoning_tokens
                 yield event
-                event = await inner.__anext__()
+                event = await nxt()
         except StopAsyncIteration:
-            pass
+            done = True
         except GeneratorExit:
             a["podium.abandoned"] = True  # the caller left, or a timeout moved on
             raise
@@ -522,30 +576,20 @@ class _TracedChat:
             raise
         finally:
             if finishes:
-                a[c.FINISH_REASONS] = finishes
-            await _aclose(inner)
-            self._end(tr, span_id, start, a, status)
+                a[c.FINISH_REASONS] = _reasons(finishes)
+            if not done:
+                await _aclose(inner)
+            self.tracing._add(tr, self.name, span_id, parent, _CLIENT, start, a, status)
 
-    def _attributes(self, request: ChatRequest, exc: BaseException | None) -> Attributes:
-        a: Attributes = {
-            c.OPERATION: "chat",
-            c.PROVIDER: self.provider,
-            c.REQUEST_MODEL: self.upstream_model,
-            c.STREAM: request.stream,
-            "podium.deployment": self.deployment,
-        }
+    def _attributes(self, request: ChatRequest) -> Attributes:
+        a: Attributes = self._base[bool(request.stream)].copy()
         if request.temperature is not None:
             a[c.TEMPERATURE] = request.temperature
         if request.top_p is not None:
             a[c.TOP_P] = request.top_p
         if request.max_tokens is not None:
             a[c.MAX_TOKENS] = request.max_tokens
-        if exc is not None:
-            a[c.ERROR_TYPE] = _error_type(exc)
         return a
-
-    def _end(self, tr: _Trace, span_id: int, start: int, a: Attributes, status: tuple[int, str]) -> None:
-        self.tracing._add(tr, self.name, span_id, _parent.get() or tr.root, _CLIENT, start, a, status)
 
 
 class _TracedEmbeddings:
@@ -563,11 +607,12 @@ class _TracedEmbeddings:
 
     async def embed(self, request: EmbeddingRequest, *, deadline: float | None = None) -> EmbeddingResult:
         tr = _current.get()
-        if tr is None:
+        if tr is None or not tr.sampled:  # the request's traceparent (set at the root) still goes upstream
             result: EmbeddingResult = await self.inner.embed(request, deadline=deadline)
             return result
-        span_id = _new_id() if tr.sampled else (_parent.get() or tr.root)
-        token = TRACEPARENT.set(tr.traceparent(span_id))
+        span_id = _new_id()
+        parent = _parent.get() or tr.root
+        token = TRACEPARENT.set(Traceparent(tr.trace_id, span_id))
         start = _now()
         a: Attributes = {
             c.OPERATION: "embeddings",
@@ -587,9 +632,8 @@ class _TracedEmbeddings:
             raise
         finally:
             TRACEPARENT.reset(token)
-            if tr.sampled:
-                name = f"embeddings {self.upstream_model}"
-                self.tracing._add(tr, name, span_id, _parent.get() or tr.root, _CLIENT, start, a, status)
+            name = f"embeddings {self.upstream_model}"
+            self.tracing._add(tr, name, span_id, parent, _CLIENT, start, a, status)
 
 
 async def _aclose(stream: Any) -> None:

@@ -5,7 +5,8 @@ It parses and answers with the same codec as Podium's own ``/v1/messages`` edge
 Anthropic adapter is tested against it over a real socket. Usage reaches the client only in
 ``message_delta`` at the end of a stream, the hardest case for accounting. The fault knobs are the
 server's: a status answers Anthropic's error JSON (``overloaded_error`` for 529), ``malformed``
-an unreadable body or event, ``disconnect_after`` a stream cut before ``message_stop``.
+an unreadable body or event, ``disconnect_after`` a stream cut before ``message_stop``. With thinking
+on, the history's thinking blocks are checked as Claude checks them (:mod:`podium.simulator.thinking`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 from podium.collect import Collector
 from podium.errors import RequestError
 from podium.simulator import server as core
+from podium.simulator import thinking
 from podium.simulator.behaviour import SimulatedError
 from podium.simulator.dialects import error_response
 from podium.wire.anthropic_message_events import MessageEncoder, encode_message
@@ -38,6 +40,11 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     if isinstance(sim, web.Response):
         return error_response("anthropic", 400, f"model: {chat.model!r} is not a simulator model")
     spec = sim.spec
+    if thinking.requested(chat, knob=spec.thinking or spec.redacted_thinking):
+        try:
+            thinking.check_history(chat)
+        except thinking.SimulatedReasoningError as exc:
+            return error_response("anthropic", 400, str(exc))
     try:
         events = sim.chat(chat)
     except SimulatedError as failure:

@@ -26,6 +26,7 @@ from podium.canonical import (
     ImagePart,
     Message,
     Part,
+    Reasoning,
     ReasoningDelta,
     ResponseStart,
     TextDelta,
@@ -36,6 +37,7 @@ from podium.canonical import (
     Usage,
 )
 from podium.simulator import server as core
+from podium.simulator import thinking
 from podium.simulator.behaviour import SimulatedError
 from podium.simulator.dialects import error_response
 from podium.wire.eventstream import encode_message
@@ -56,12 +58,22 @@ class _Bad(Exception):
     pass
 
 
-def _blocks(blocks: list[dict[str, Any]], where: str) -> tuple[list[Part], list[ToolCall], list[Message]]:
+def _blocks(
+    blocks: list[dict[str, Any]], where: str
+) -> tuple[list[Part], list[ToolCall], list[Message], list[Reasoning]]:
     parts: list[Part] = []
     calls: list[ToolCall] = []
     results: list[Message] = []
+    reasoning: list[Reasoning] = []
     for j, b in enumerate(blocks):
-        if "text" in b:
+        if "reasoningContent" in b:
+            rc = b["reasoningContent"]
+            if "redactedContent" in rc:
+                reasoning.append(Reasoning(redacted=rc["redactedContent"]))
+            else:
+                rt = rc["reasoningText"]
+                reasoning.append(Reasoning(text=rt["text"], signature=rt.get("signature")))
+        elif "text" in b:
             parts.append(TextPart(text=b["text"]))
         elif "image" in b:
             img = b["image"]
@@ -77,15 +89,22 @@ def _blocks(blocks: list[dict[str, Any]], where: str) -> tuple[list[Part], list[
             results.append(Message(role="tool", tool_call_id=r["toolUseId"], content=text))
         else:
             raise _Bad(f"{where}.content[{j}]: unknown content block {sorted(b)}")
-    return parts, calls, results
+    return parts, calls, results, reasoning
 
 
 def _chat_request(model: str, body: dict[str, Any], stream: bool) -> ChatRequest:
     messages: list[Message] = [Message(role="system", content=s["text"]) for s in body.get("system", [])]
     for i, m in enumerate(body["messages"]):
-        parts, calls, results = _blocks(m["content"], f"messages[{i}]")
+        parts, calls, results, reasoning = _blocks(m["content"], f"messages[{i}]")
         if m["role"] == "assistant":
-            messages.append(Message(role="assistant", content=tuple(parts) or None, tool_calls=tuple(calls)))
+            messages.append(
+                Message(
+                    role="assistant",
+                    content=tuple(parts) or None,
+                    tool_calls=tuple(calls),
+                    reasoning=tuple(reasoning),
+                )
+            )
             continue
         messages.extend(results)
         if parts:
@@ -140,7 +159,8 @@ def _frame(event_type: str, payload: dict[str, Any]) -> bytes:
 class _Encoder:
     """Events → ConverseStream frames (first choice only: Converse has one)."""
 
-    def __init__(self, trace: dict[str, Any] | None) -> None:
+    def __init__(self, trace: dict[str, Any] | None, *, blocked: bool = False) -> None:
+        self.blocked = blocked  # the guardrail stopped the answer: its own stop reason
         self.block = -1
         self.open: str | None = None  # "text", "reasoning" or "tool:<k>"
         self.stop = "end_turn"
@@ -171,10 +191,18 @@ class _Encoder:
             )
         if isinstance(event, ReasoningDelta):
             head = b"" if self.open == "reasoning" else self._start("reasoning", None)
-            return head + _frame(
-                "contentBlockDelta",
-                {"delta": {"reasoningContent": {"text": event.text}}, "contentBlockIndex": self.block},
+            if event.redacted is not None:
+                piece: dict[str, Any] = {"redactedContent": event.redacted}
+            elif event.signature is not None:
+                piece = {"signature": event.signature}
+            else:
+                piece = {"text": event.text}
+            out = head + _frame(
+                "contentBlockDelta", {"delta": {"reasoningContent": piece}, "contentBlockIndex": self.block}
             )
+            if event.signature is not None or event.redacted is not None:
+                out += self._close()  # the block is complete
+            return out
         if isinstance(event, ToolCallDelta):
             kind = f"tool:{event.call_index}"
             head = b""
@@ -187,7 +215,7 @@ class _Encoder:
         if isinstance(event, ResponseStart):
             return _frame("messageStart", {"role": "assistant"})
         if isinstance(event, Finish):
-            self.stop = _STOP[event.reason]
+            self.stop = "guardrail_intervened" if self.blocked else _STOP[event.reason]
             return self._close() + _frame("messageStop", {"stopReason": self.stop})
         if isinstance(event, Usage):
             self.usage = event
@@ -200,8 +228,25 @@ class _Encoder:
         return _frame("metadata", metadata)
 
 
+def _reasoning(events: list[Event]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    text: list[str] = []
+    for e in events:
+        if not isinstance(e, ReasoningDelta) or e.index:
+            continue
+        if e.redacted is not None:
+            out.append({"reasoningContent": {"redactedContent": e.redacted}})
+            continue
+        text.append(e.text)
+        if e.signature is not None:
+            rt = {"text": "".join(text), "signature": e.signature}
+            out.append({"reasoningContent": {"reasoningText": rt}})
+            text = []
+    return out
+
+
 def _whole(events: list[Event], trace: dict[str, Any] | None) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = _reasoning(events)
     text = "".join(e.text for e in events if isinstance(e, TextDelta) and not e.index)
     if text:
         content.append({"text": text})
@@ -267,6 +312,11 @@ async def _model_call(request: web.Request) -> web.StreamResponse:
     if isinstance(sim, web.Response):
         return error_response("bedrock", 400, f"The provided model identifier is invalid: {model}")
     spec = sim.spec
+    if spec.thinking or spec.redacted_thinking:
+        try:
+            thinking.check_history(chat)
+        except thinking.SimulatedReasoningError as exc:
+            return error_response("bedrock", 400, f"The model returned the following errors: {exc}")
     try:
         events = sim.chat(chat)
     except SimulatedError as failure:
@@ -294,15 +344,13 @@ async def _model_call(request: web.Request) -> web.StreamResponse:
         return web.json_response(out, headers=headers)
     response = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream", **headers})
     await response.prepare(request)
-    encoder = _Encoder(trace)
+    encoder = _Encoder(trace, blocked=blocked)
     if spec.malformed:
         frame = bytearray(_frame("messageStart", {"role": "assistant"}))
         frame[-1] ^= 0xFF  # the message CRC no longer matches
         await response.write(bytes(frame))
         return response
     frames = [encoder.encode(e) for e in events]
-    if blocked:
-        frames = [f.replace(b'"content_filtered"', b'"guardrail_intervened"') if f else f for f in frames]
     iterator = iter(frames)
     await core._stream(
         request, response, events, lambda _e: next(iterator), spec, tail=encoder.tail(), cut_mid_frame=True

@@ -14,6 +14,8 @@ Modes (see :mod:`podium.simulator.spec`):
 ``json``   JSON that conforms to the request's schema, or ``{"echo": text}`` without one.
 ``lorem``  ``words`` words of fixed placeholder text.
 ``embed``  as a chat model, answers as ``echo``; every mode embeds the same way.
+
+With ``thinking`` (or ``redacted_thinking``) every mode reasons first (:mod:`podium.simulator.thinking`).
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ from podium.canonical import (
     FinishReason,
     JsonSchemaFormat,
     Message,
+    ReasoningDelta,
     ResponseStart,
     TextDelta,
     Tool,
     ToolCallDelta,
     Usage,
 )
+from podium.simulator import thinking
 from podium.simulator.embedding import embed_text, embed_token_ids
 from podium.simulator.schema_instance import instance_for
 from podium.simulator.spec import SimSpec
@@ -206,7 +210,12 @@ class Simulation:
             )
         ]
         output_tokens = 0
+        thinks = thinking.requested(request, knob=spec.thinking or spec.redacted_thinking)
         for index in range(request.n):
+            if thinks:
+                reasoning = thinking.thoughts(source, index=index, redacted=spec.redacted_thinking)
+                events.extend(reasoning)
+                output_tokens += sum(count_tokens(e.text) for e in reasoning if isinstance(e, ReasoningDelta))
             if tools:
                 output_tokens += self._tool_calls(events, tools, source, index)
             else:

@@ -45,6 +45,8 @@ class SimSpec:
     usage: bool = True  # false: answers carry no usage, like many self-hosted servers
     cached_tokens: int = 0  # of the input tokens, how many the answer reports as read from a cache
     cache_write_tokens: int = 0  # … and as written to it (Anthropic, Bedrock)
+    thinking: bool = False  # reason before answering: a signed thinking block (podium.simulator.thinking)
+    redacted_thinking: bool = False  # … followed by a redacted one
 
     @property
     def failure_status(self) -> int | None:
@@ -122,6 +124,8 @@ OPTIONS: dict[str, Callable[[str, str], Any]] = {
     "chunk_words": lambda n, r: _int(n, r, 1),
     "cached_tokens": lambda n, r: _int(n, r, 0),
     "cache_write_tokens": lambda n, r: _int(n, r, 0),
+    "thinking": _bool,
+    "redacted_thinking": _bool,
 }
 
 

@@ -12,9 +12,10 @@ a page cursor that storage did not write is a :class:`~podium.errors.RequestErro
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
 
-from podium.errors import PodiumError
+from podium.errors import Conflict, PodiumError
 from podium.storage.audit_records import AuditCheckpoint, AuditEntry, AuditEvent
 from podium.storage.identity_records import IdentityChanges, TeamRecord, TenantRecord, UserRecord
 from podium.storage.knowledge_records import (
@@ -45,6 +46,16 @@ from podium.storage.prompt_records import (
 )
 from podium.storage.records import KeyRecord, RequestPage, RequestQuery, RequestRecord
 from podium.storage.response_records import StoredResponse
+from podium.storage.workflow_records import (
+    ReviewQuery,
+    ReviewTask,
+    RunError,
+    RunEvent,
+    RunPage,
+    RunQuery,
+    RunRecord,
+    StepRecord,
+)
 
 __all__ = [
     "AlertStore",
@@ -53,13 +64,16 @@ __all__ = [
     "IdentityStore",
     "KeyStore",
     "KnowledgeStore",
+    "LeaseLost",
     "MetaStore",
     "PromptStore",
     "RequestLog",
     "ResponseStore",
+    "ReviewConflict",
     "Storage",
     "StorageUnavailable",
     "UsageStore",
+    "WorkflowStore",
 ]
 
 
@@ -68,6 +82,19 @@ class StorageUnavailable(PodiumError):
 
     status = 503
     code = "storage_unavailable"
+
+
+class LeaseLost(PodiumError):
+    """A workflow run's lease is no longer this executor's: another replica took the run over."""
+
+    status = 409
+    code = "lease_lost"
+
+
+class ReviewConflict(Conflict):
+    """A review task was decided already, or is claimed by another reviewer."""
+
+    code = "review_decided"
 
 
 class KeyStore(Protocol):
@@ -424,6 +451,138 @@ class AlertStore(Protocol):
         ...
 
 
+class WorkflowStore(Protocol):
+    """Workflow runs, step checkpoints, run events and review tasks (:mod:`podium.workflows`).
+
+    Reads take ``tenant`` where a caller's request leads to them: a run or task of another tenant is
+    ``None``. Writes by a run's executor take ``owner`` and happen only while it holds the run's lease
+    (else :class:`LeaseLost`), so a replica that lost a run can never write to it again. Event seqs of
+    a run are consecutive from 1, drawn in the transaction that writes the event.
+    """
+
+    async def create_run(self, run: RunRecord, event: RunEvent) -> RunRecord:
+        """Store a new (queued) run with its first event; ``ValueError`` on a duplicate id."""
+        ...
+
+    async def get_run(self, run_id: str, *, tenant: str | None = None) -> RunRecord | None: ...
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        """Runs newest first, filtered by ``query``."""
+        ...
+
+    async def steps(self, run_id: str) -> list[StepRecord]:
+        """The run's step records in the order they were first written."""
+        ...
+
+    async def events(self, run_id: str, *, after: int = 0, limit: int = 1000) -> list[RunEvent]:
+        """The run's events with seq > ``after``, in order."""
+        ...
+
+    async def acquire_run(self, owner: str, *, now: float, lease_s: float) -> RunRecord | None:
+        """Lease the oldest runnable run (queued, or running with an expired lease) to ``owner``, status
+        running; ``None`` when there is none. Two callers never get the same run."""
+        ...
+
+    async def renew_leases(
+        self, owner: str, run_ids: Sequence[str], *, now: float, lease_s: float
+    ) -> dict[str, bool]:
+        """Extend ``owner``'s leases; for each run still held, whether a cancel was requested."""
+        ...
+
+    async def release_run(self, run_id: str, owner: str) -> None:
+        """Give the lease up (shutting down): another replica may take the run at once."""
+        ...
+
+    async def checkpoint(
+        self,
+        owner: str,
+        run_id: str,
+        *,
+        now: float,
+        step: StepRecord | None = None,
+        events: Sequence[RunEvent] = (),
+        cost: float = 0.0,
+        current: str | None = None,
+    ) -> None:
+        """Write a step record and events and add ``cost``, in one transaction. A step replaces the
+        one with its key, keeping that one's ``seq`` (the executor numbers steps as it first writes them)."""
+        ...
+
+    async def finish_run(
+        self,
+        owner: str,
+        run_id: str,
+        *,
+        now: float,
+        status: Literal["succeeded", "failed", "cancelled"],
+        outputs: dict[str, Any] | None,
+        error: RunError | None,
+        event: RunEvent,
+    ) -> RunRecord:
+        """End the run (lease released, open review tasks cancelled)."""
+        ...
+
+    async def pause_run(
+        self,
+        owner: str,
+        run_id: str,
+        *,
+        now: float,
+        step: StepRecord,
+        task: ReviewTask,
+        events: Sequence[RunEvent],
+    ) -> ReviewTask:
+        """Save the review step, create its task and set the run waiting (lease released), at once."""
+        ...
+
+    async def request_cancel(self, run_id: str, *, tenant: str, at: float) -> RunRecord | None:
+        """Cancel a queued or waiting run now; flag a running one (its executor stops it); a final run
+        comes back unchanged; ``None`` if the tenant has no such run."""
+        ...
+
+    async def purge_runs(self, *, before: float) -> int:
+        """Delete runs that finished before ``before``, with everything they hold; how many."""
+        ...
+
+    async def get_review(self, task_id: str, *, tenant: str | None = None) -> ReviewTask | None: ...
+
+    async def list_reviews(self, query: ReviewQuery) -> list[ReviewTask]:
+        """Tasks oldest first; open ones (pending or claimed) unless ``query.status`` says otherwise."""
+        ...
+
+    async def claim_review(self, task_id: str, *, tenant: str, reviewer: str, at: float) -> ReviewTask | None:
+        """Claim an open task for ``reviewer`` (again: no change); :class:`ReviewConflict` if decided
+        or claimed by another."""
+        ...
+
+    async def decide_review(
+        self,
+        task_id: str,
+        *,
+        tenant: str,
+        reviewer: str,
+        at: float,
+        status: Literal["approved", "modified", "rejected", "expired"],
+        result: Any,
+        reason: str | None,
+    ) -> ReviewTask | None:
+        """Decide an open task and requeue its run in one transaction; :class:`ReviewConflict` when it
+        was decided already (or is claimed by another reviewer)."""
+        ...
+
+    async def due_reviews(self, *, now: float) -> list[ReviewTask]:
+        """Open tasks past their deadline or due for escalation."""
+        ...
+
+    async def escalate_review(self, task_id: str, *, at: float) -> ReviewTask | None:
+        """Hand an open task to its escalation role, once; ``None`` if nothing changed."""
+        ...
+
+    async def review_backlog(self) -> int:
+        """Open review tasks, every tenant's."""
+        ...
+
+
 class Storage(Protocol):
     keys: KeyStore
     requests: RequestLog
@@ -436,6 +595,7 @@ class Storage(Protocol):
     usage: UsageStore
     evals: EvalStore
     alerts: AlertStore
+    workflows: WorkflowStore
 
     async def migrate(self) -> list[int]:
         """Apply pending numbered migrations; the numbers applied (empty when up to date)."""

@@ -31,6 +31,7 @@ from podium.storage.base import (
     ResponseStore,
     StorageUnavailable,
     UsageStore,
+    WorkflowStore,
 )
 from podium.storage.postgres_audit import PostgresAuditStore
 from podium.storage.postgres_identity import PostgresIdentityStore
@@ -38,6 +39,7 @@ from podium.storage.postgres_knowledge import PostgresKnowledgeStore
 from podium.storage.postgres_observability import PostgresAlertStore, PostgresEvalStore, PostgresUsageStore
 from podium.storage.postgres_prompts import PostgresPromptStore
 from podium.storage.postgres_responses import PostgresResponseStore
+from podium.storage.postgres_workflows import PostgresWorkflowStore
 from podium.storage.records import KeyRecord, RequestPage, RequestQuery, RequestRecord
 
 __all__ = ["PostgresStorage"]
@@ -86,6 +88,7 @@ class PostgresStorage:
         self.usage: UsageStore = PostgresUsageStore(pool)
         self.evals: EvalStore = PostgresEvalStore(pool)
         self.alerts: AlertStore = PostgresAlertStore(pool)
+        self.workflows: WorkflowStore = PostgresWorkflowStore(pool)
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10, connect_timeout: float = 10.0) -> PostgresStorage:

@@ -35,6 +35,7 @@ from podium.storage.base import (
     ResponseStore,
     StorageUnavailable,
     UsageStore,
+    WorkflowStore,
 )
 from podium.storage.records import KeyRecord, RequestPage, RequestQuery, RequestRecord
 from podium.storage.sqlite_audit import SQLiteAuditStore
@@ -43,6 +44,7 @@ from podium.storage.sqlite_knowledge import SQLiteKnowledgeStore
 from podium.storage.sqlite_observability import SQLiteAlertStore, SQLiteEvalStore, SQLiteUsageStore
 from podium.storage.sqlite_prompts import SQLitePromptStore
 from podium.storage.sqlite_responses import SQLiteResponseStore
+from podium.storage.sqlite_workflows import SQLiteWorkflowStore
 
 __all__ = ["SQLiteStorage", "path_from_url"]
 
@@ -130,6 +132,7 @@ class SQLiteStorage:
         self.usage: UsageStore = SQLiteUsageStore(db)
         self.evals: EvalStore = SQLiteEvalStore(db)
         self.alerts: AlertStore = SQLiteAlertStore(db)
+        self.workflows: WorkflowStore = SQLiteWorkflowStore(db)
         self._closed = False
 
     @classmethod

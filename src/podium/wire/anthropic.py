@@ -6,7 +6,9 @@ one user turn), tools and ``tool_choice`` (``parallel_tool_calls: false`` →
 ``disable_parallel_tool_use``), ``stop`` (→ ``stop_sequences``), ``user`` (→ ``metadata.user_id``),
 and JSON output through a forced tool (:data:`~podium.wire.translation.JSON_TOOL`) whose arguments
 come back as the answer's text. Thinking blocks come back as :class:`ReasoningDelta` with their
-signature. Usage: Anthropic reports cache reads and writes *apart* from ``input_tokens``; the
+signature, redacted ones with their opaque data; the reasoning an assistant turn of the history
+carries (:class:`~podium.canonical.Reasoning`) goes back before its text and tool calls, unchanged —
+signed or redacted blocks only, since Anthropic refuses a thinking block it cannot verify. Usage: Anthropic reports cache reads and writes *apart* from ``input_tokens``; the
 canonical ``input_tokens`` includes them (OpenAI's convention, which pricing assumes).
 
 Refused by name (:class:`~podium.errors.UnsupportedFeature`): ``n`` > 1, ``logprobs``,
@@ -31,6 +33,7 @@ from podium.canonical import (
     JsonSchemaFormat,
     Message,
     Part,
+    Reasoning,
     ReasoningDelta,
     ResponseStart,
     TextDelta,
@@ -111,6 +114,17 @@ def _blocks(content: str | tuple[Part, ...] | None, where: str) -> list[dict[str
     return out
 
 
+def _reasoning(blocks: tuple[Reasoning, ...]) -> list[dict[str, Any]]:
+    """An assistant turn's earlier thinking, as Anthropic sent it; unsigned reasoning cannot go back."""
+    out: list[dict[str, Any]] = []
+    for r in blocks:
+        if r.redacted is not None:
+            out.append({"type": "redacted_thinking", "data": r.redacted})
+        elif r.signature is not None:
+            out.append({"type": "thinking", "thinking": r.text, "signature": r.signature})
+    return out
+
+
 def _turns(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
     """The ``system`` text and the alternating user/assistant turns."""
     call_names(messages)  # every tool result must answer an earlier call
@@ -133,7 +147,7 @@ def _turns(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, An
                 result["content"] = m.text()
             content = [result]
         elif m.role == "assistant":
-            content = _blocks(m.content, where)
+            content = _reasoning(m.reasoning) + _blocks(m.content, where)
             for k, c in enumerate(m.tool_calls):
                 args = tool_input(c.arguments, f"{where}.tool_calls[{k}].function.arguments")
                 content.append({"type": "tool_use", "id": c.id, "name": c.name, "input": args})
@@ -285,7 +299,7 @@ def message_events(body: bytes, *, deployment: str | None = None) -> list[Event]
         elif kind == "thinking":
             events.append(ReasoningDelta(text=block.thinking or "", signature=block.signature))
         elif kind == "redacted_thinking":
-            continue  # encrypted reasoning: nothing a caller of another dialect can read or send back
+            events.append(ReasoningDelta(text="", redacted=block.data or ""))
         else:
             raise _unknown_block(kind, deployment)
     events.append(Finish(reason=_finish(m.stop_reason, json_answer)))
@@ -368,6 +382,8 @@ class StreamDecoder:
             self._blocks[index] = (kind, 0)
             if kind == "text" and block.text:
                 return [TextDelta(text=block.text)]
+            if kind == "redacted_thinking":  # whole at its start: no deltas follow
+                return [ReasoningDelta(text="", redacted=block.data or "")]
             return []
         raise _unknown_block(kind, self._deployment)
 

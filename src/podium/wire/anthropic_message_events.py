@@ -1,6 +1,7 @@
 """Anthropic Messages API answers: canonical events → the ``message`` object and its SSE event sequence.
 
-Non-streaming: one ``message`` with thinking, text and ``tool_use`` blocks, ``stop_reason`` and usage
+Non-streaming: one ``message`` with thinking (with its signature), redacted_thinking, text and
+``tool_use`` blocks, ``stop_reason`` and usage
 (Anthropic's ``input_tokens`` excludes cache reads and writes, which have fields of their own).
 Streaming: ``message_start`` (zero usage: an upstream reports it at the end), ``ping``, then per block
 ``content_block_start`` / ``content_block_delta`` (``text_delta``, ``input_json_delta``,
@@ -92,8 +93,11 @@ def encode_message(c: Completion, *, model: str, message_id: str) -> bytes:
     """A whole answer as Anthropic's ``message`` object."""
     choice = c.choices[0]
     content: list[Any] = []
-    if choice.reasoning:
-        content.append({"type": "thinking", "thinking": choice.reasoning, "signature": ""})
+    for r in choice.reasoning_blocks:  # each block as it came, its signature or redacted data kept
+        if r.redacted is not None:
+            content.append({"type": "redacted_thinking", "data": r.redacted})
+        else:
+            content.append({"type": "thinking", "thinking": r.text, "signature": r.signature or ""})
     text = (choice.text or "") + (choice.refusal or "")
     if text:
         content.append({"type": "text", "text": text})
@@ -152,17 +156,28 @@ class _BlockDelta(msgspec.Struct):
     type: str = "content_block_delta"
 
 
-_TEXT, _THINKING = -1, -2  # keys of the open block when it is not a tool call (call_index >= 0)
+_TEXT, _THINKING, _REDACTED = -1, -2, -3  # keys of the open block when not a tool call (call_index >= 0)
 
 
 class MessageEncoder:
     """Events → Anthropic SSE frames for one answer. Constant work per event; usage waits for the end."""
 
-    __slots__ = ("_calls", "_index", "_model", "_open", "_reason", "_refused", "_usage", "message_id")
+    __slots__ = (
+        "_calls",
+        "_extensions",
+        "_index",
+        "_model",
+        "_open",
+        "_reason",
+        "_refused",
+        "_usage",
+        "message_id",
+    )
 
-    def __init__(self, *, model: str, message_id: str) -> None:
+    def __init__(self, *, model: str, message_id: str, extensions: dict[str, Any] | None = None) -> None:
         self._model = model  # the caller's model name: what they asked for is what they see
         self.message_id = message_id
+        self._extensions = extensions  # Podium's fields (RAG citations): on the closing message_delta
         self._index = -1  # the last block started
         self._open: int | None = None  # which block is open: _TEXT, _THINKING or a call index
         self._calls: dict[int, int] = {}  # call_index -> block index
@@ -218,6 +233,8 @@ class MessageEncoder:
         if isinstance(event, ReasoningDelta):
             if event.index:
                 return None
+            if event.redacted is not None:  # whole at its start; closed by the next block or the end
+                return self._start(_REDACTED, {"type": "redacted_thinking", "data": event.redacted})
             head = b""
             if self._open != _THINKING:
                 head = self._start(_THINKING, {"type": "thinking", "thinking": "", "signature": ""})
@@ -230,6 +247,7 @@ class MessageEncoder:
                     b"content_block_delta",
                     _BlockDelta(index=self._index, delta=_SignatureDelta(event.signature)),
                 )
+                head += self._close()  # a signature ends its block: more reasoning is a new block
             return head or None
         if isinstance(event, Finish):
             if not event.index:
@@ -254,4 +272,6 @@ class MessageEncoder:
             "delta": {"stop_reason": reason, "stop_sequence": None},
             "usage": _usage(self._usage),
         }
+        if self._extensions:
+            delta["podium"] = self._extensions
         return self._close() + _frame(b"message_delta", delta) + _STOP

@@ -10,9 +10,12 @@ Chat Completions requires), client tools and ``tool_choice`` (``any`` → ``requ
 
 Fields with no canonical meaning (``thinking``, ``top_k``, ``service_tier``, ``output_config.effort``
 and any field this release does not know) travel in ``extra`` in the ``anthropic`` dialect: an
-Anthropic deployment receives them, any other provider refuses them by name (400). Thinking blocks
-in the history are dropped: they are the model's earlier reasoning, which no other provider accepts
-back. ``cache_control`` hints are accepted and not forwarded (other providers cache on their own).
+Anthropic deployment receives them, any other provider refuses them by name (400). ``thinking`` and
+``redacted_thinking`` blocks of an assistant turn are kept on its message (:class:`Reasoning`, with
+the signature or the opaque data) so that an Anthropic or Bedrock deployment gets them back
+unchanged, as extended thinking with tools requires; other providers take no earlier reasoning back
+and leave them out. ``cache_control`` hints are accepted and not forwarded (other providers cache on
+their own).
 
 Answers are encoded by :mod:`podium.wire.anthropic_message_events`; errors here, in Anthropic's
 shape, for every :class:`~podium.errors.PodiumError`.
@@ -32,6 +35,7 @@ from podium.canonical import (
     JsonSchemaFormat,
     Message,
     Part,
+    Reasoning,
     TextPart,
     Tool,
     ToolCall,
@@ -230,6 +234,7 @@ def _messages(wire: w.MessagesRequest) -> tuple[Message, ...]:
         if m.role == "assistant":
             text: list[str] = []
             tool_calls: list[ToolCall] = []
+            reasoning: list[Reasoning] = []
             for j, b in enumerate(m.content):
                 if isinstance(b, w.TextBlock):
                     text.append(b.text)
@@ -242,15 +247,24 @@ def _messages(wire: w.MessagesRequest) -> tuple[Message, ...]:
                         )
                     tool_calls.append(ToolCall(id=b.id, name=b.name, arguments=raw))
                     calls.add(b.id)
-                elif isinstance(b, w.ThinkingBlock | w.RedactedThinkingBlock):
-                    continue  # earlier reasoning: no other provider takes it back (see the module docs)
+                elif isinstance(b, w.ThinkingBlock):
+                    reasoning.append(Reasoning(text=b.thinking, signature=b.signature))
+                elif isinstance(b, w.RedactedThinkingBlock):
+                    reasoning.append(Reasoning(redacted=b.data))
                 else:
                     kind = type(b).__struct_config__.tag
                     raise RequestError(
                         f"A '{kind}' block cannot appear in an assistant message ({where}.content[{j}]).",
                         param=f"{where}.content[{j}].type",
                     )
-            out.append(Message(role="assistant", content="".join(text) or None, tool_calls=tuple(tool_calls)))
+            out.append(
+                Message(
+                    role="assistant",
+                    content="".join(text) or None,
+                    tool_calls=tuple(tool_calls),
+                    reasoning=tuple(reasoning),
+                )
+            )
             continue
         results: list[Message] = []
         parts: list[Part] = []

@@ -5,7 +5,10 @@ What translates: system and developer messages (→ ``system``), text, inline im
 (``toolConfig.tools[].toolSpec``), ``tool_choice`` auto / required (→ ``any``) / a name, ``max_tokens``,
 ``temperature``, ``top_p``, ``stop`` (→ ``inferenceConfig``), JSON output through a forced tool, and a
 guardrail (``guardrailConfig``, trace enabled). Reasoning blocks come back as :class:`ReasoningDelta`
-with their signature; the guardrail trace comes back on :class:`Finish` (``trace``) as Bedrock sent it;
+with their signature (or their redacted content), and the reasoning an assistant turn of the history
+carries goes back first in that turn as ``reasoningContent`` blocks, unchanged — signed or redacted
+ones only, as Claude on Bedrock verifies them (Claude's signatures hold across Anthropic's API and
+Bedrock); the guardrail trace comes back on :class:`Finish` (``trace``) as Bedrock sent it;
 ``guardrail_intervened`` is a ``content_filter`` finish.
 
 Refused by name: ``n`` > 1, ``logprobs``, ``top_logprobs``, ``seed``, the penalties, OpenAI
@@ -32,6 +35,7 @@ from podium.canonical import (
     JsonSchemaFormat,
     Message,
     Part,
+    Reasoning,
     ReasoningDelta,
     ResponseStart,
     TextDelta,
@@ -121,6 +125,16 @@ def _blocks(content: str | tuple[Part, ...] | None, where: str) -> list[dict[str
     return out
 
 
+def _reasoning(blocks: tuple[Reasoning, ...]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for r in blocks:
+        if r.redacted is not None:
+            out.append({"reasoningContent": {"redactedContent": r.redacted}})
+        elif r.signature is not None:
+            out.append({"reasoningContent": {"reasoningText": {"text": r.text, "signature": r.signature}}})
+    return out
+
+
 def _turns(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     call_names(messages)
     system: list[dict[str, Any]] = []
@@ -138,7 +152,7 @@ def _turns(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]], list[di
             blocks: list[dict[str, Any]] = [{"toolResult": {"toolUseId": m.tool_call_id, "content": result}}]
         elif m.role == "assistant":
             role = "assistant"
-            blocks = _blocks(m.content, where)
+            blocks = _reasoning(m.reasoning) + _blocks(m.content, where)
             for k, c in enumerate(m.tool_calls):
                 args = tool_input(c.arguments, f"{where}.tool_calls[{k}].function.arguments")
                 blocks.append({"toolUse": {"toolUseId": c.id, "name": c.name, "input": args}})
@@ -286,9 +300,12 @@ def converse_events(
             )
             calls += 1
         elif block.reasoning_content is not None:
-            rt = block.reasoning_content.reasoning_text
-            if rt is not None:
+            rc = block.reasoning_content
+            if rc.reasoning_text is not None:
+                rt = rc.reasoning_text
                 events.append(ReasoningDelta(text=rt.text or "", signature=rt.signature))
+            elif rc.redacted_content is not None:
+                events.append(ReasoningDelta(text="", redacted=rc.redacted_content))
         elif not block.guard_content:
             raise UpstreamProtocolError(
                 "The upstream answered with a content block Podium cannot translate.", deployment=deployment
@@ -387,6 +404,8 @@ class StreamDecoder:
             rc = d.reasoning_content
             if rc.signature is not None:
                 return [ReasoningDelta(text="", signature=rc.signature)]
+            if rc.redacted_content is not None:
+                return [ReasoningDelta(text="", redacted=rc.redacted_content)]
             return [ReasoningDelta(text=rc.text)] if rc.text else []
         return []
 

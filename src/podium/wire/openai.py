@@ -639,7 +639,9 @@ class ChunkEncoder:
             return self._frame([], _out_usage(event)) if self._include_usage else None
         if isinstance(event, RefusalDelta):
             return self._delta(event.index, _OutDelta(refusal=event.text))
-        # the last kind left: a ReasoningDelta
+        # the last kind left: a ReasoningDelta (a signature or redacted data alone has no text to show)
+        if not event.text:
+            return None
         return self._delta(event.index, _OutDelta(reasoning_content=event.text))
 
 

@@ -30,6 +30,7 @@ from podium.canonical import (
     Usage,
 )
 from podium.errors import PodiumError
+from podium.wire.openai import with_extensions
 from podium.wire.openai_responses import ParsedResponses
 
 __all__ = ["ResponseEncoder", "ResponseHead", "encode_response"]
@@ -223,10 +224,22 @@ class _Item:
 class ResponseEncoder:
     """Events → Responses SSE frames for one answer; ``final`` is the completed ``response`` JSON."""
 
-    __slots__ = ("_calls", "_done", "_head", "_open", "_reason", "_rid", "_seq", "_usage", "final")
+    __slots__ = (
+        "_calls",
+        "_done",
+        "_extensions",
+        "_head",
+        "_open",
+        "_reason",
+        "_rid",
+        "_seq",
+        "_usage",
+        "final",
+    )
 
-    def __init__(self, head: ResponseHead) -> None:
+    def __init__(self, head: ResponseHead, extensions: dict[str, Any] | None = None) -> None:
         self._head = head
+        self._extensions = extensions  # Podium's fields (RAG citations): on the completed response
         self._rid = head.id.removeprefix("resp_")
         self._seq = 0
         self._open: _Item | None = None
@@ -353,6 +366,8 @@ class ResponseEncoder:
         out = self._close()
         status = _status(self._reason)
         self.final = _encode(self._head.response(status, self._done, self._usage, reason=self._reason))
+        if self._extensions:
+            self.final = with_extensions(self.final, self._extensions)
         return out + self._frame(f"response.{status}", {"response": msgspec.Raw(self.final)})
 
     def failure(self, error: PodiumError) -> bytes:

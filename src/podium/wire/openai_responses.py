@@ -155,6 +155,8 @@ def _extra(wire: w.ResponsesRequest) -> dict[str, Any] | None:
         value = getattr(wire, name)
         if value is not None:
             extra[name] = value
+    if wire.podium is not None:  # read (and removed) by the steps that own its fields, e.g. podium.rag
+        extra["podium"] = wire.podium
     return extra or None
 
 
@@ -278,4 +280,10 @@ def _items(items: list[dict[str, Any]], answered: list[tuple[str, str]]) -> tupl
 def assistant_message(c: Completion) -> Message:
     """The answer as the assistant message a continuation carries forward."""
     choice = c.choices[0]
-    return Message(role="assistant", content=choice.text or None, tool_calls=choice.tool_calls)
+    # The reasoning goes along, so an Anthropic or Bedrock deployment gets its thinking back next turn.
+    return Message(
+        role="assistant",
+        content=choice.text or None,
+        tool_calls=choice.tool_calls,
+        reasoning=choice.reasoning_blocks,
+    )

@@ -143,6 +143,7 @@ class ResponsesRequest(_In, forbid_unknown_fields=True):
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
     stream_options: dict[str, Any] | None = None
+    podium: dict[str, Any] | None = None  # Podium's extension object (e.g. `rag`), as on chat completions
     # Accepted so that their use is refused by name with a reason, not as an unknown field.
     background: bool | None = None
     include: list[str] | None = None

@@ -12,8 +12,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from podium.canonical import EmbeddingRequest, EmbeddingResult
@@ -22,13 +20,16 @@ from podium.knowledge.embedding import normalise
 from podium.storage.records import KeyRecord
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from podium.gateway.app import Gateway
     from podium.gateway.catalog import Catalog
 
 __all__ = ["GatewayEmbedder", "RemoteEmbed", "through_catalog", "through_gateway"]
 
 # (model, texts, the key it is for (None: a person, the CLI, a job), its tenant) -> one row per text
-RemoteEmbed = Callable[[str, list[str], KeyRecord | None, str], Awaitable[npt.NDArray[np.float32]]]
+RemoteEmbed = Callable[[str, list[str], KeyRecord | None, str], Awaitable["npt.NDArray[np.float32]"]]
 _BATCH = 256
 
 
@@ -46,6 +47,8 @@ class GatewayEmbedder:
         return self._dimension
 
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        import numpy as np
+
         parts = [
             await self._remote(self.name, list(texts[i : i + _BATCH]), self._principal, self._tenant)
             for i in range(0, len(texts), _BATCH)
@@ -56,6 +59,8 @@ class GatewayEmbedder:
 
 
 def vectors_of(result: EmbeddingResult, count: int) -> npt.NDArray[np.float32]:
+    import numpy as np
+
     rows = sorted(result.data, key=lambda e: e.index)
     if len(rows) != count:
         raise ProviderError(f"the embedding model answered {len(rows)} vectors for {count} texts")
