@@ -16,10 +16,10 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["ApiClient", "ApiError", "add_server_args", "client_of", "report"]
+__all__ = ["ApiClient", "ApiError", "action_parsers", "add_server_args", "client_of", "report"]
 
 DEFAULT_URL = "http://127.0.0.1:8400"
 
@@ -39,6 +39,26 @@ def add_server_args(parser: argparse.ArgumentParser) -> None:
         "--url", metavar="URL", help=f"the Podium server (default: $PODIUM_URL or {DEFAULT_URL})"
     )
     parser.add_argument("--api-key", metavar="KEY", help="the key to call it with (default: $PODIUM_API_KEY)")
+
+
+def action_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, dest: str
+) -> Callable[..., argparse.ArgumentParser]:
+    """The ``podium NAME`` parser; returns a maker of its actions, each with the server options and
+    ``--json`` unless ``server=False`` (an action done locally)."""
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    actions = p.add_subparsers(dest=dest, metavar="ACTION", required=True)
+
+    def action(
+        cmd: str, help_: str, *, description: str | None = None, server: bool = True
+    ) -> argparse.ArgumentParser:
+        c = actions.add_parser(cmd, help=help_, description=description or help_)
+        if server:
+            add_server_args(c)
+            c.add_argument("--json", action="store_true", help="print the server's JSON")
+        return c
+
+    return action
 
 
 def client_of(args: argparse.Namespace) -> ApiClient:

@@ -14,20 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from podium.cli.api_client import ApiClient, ApiError, add_server_args, client_of, report
+from podium.cli.api_client import ApiClient, ApiError, action_parsers, client_of, report
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str) -> None:
-    p = sub.add_parser(name, help=help_text, description=help_text)
-    fs = p.add_subparsers(dest="flows_command", metavar="ACTION", required=True)
-
-    def command(cmd: str, help_: str) -> argparse.ArgumentParser:
-        c = fs.add_parser(cmd, help=help_, description=help_)
-        add_server_args(c)
-        c.add_argument("--json", action="store_true", help="print the server's JSON")
-        return c
+    command = action_parsers(sub, name, help_text, "flows_command")
 
     r = command("run", "start a run of a flow; wait for it to settle (or --no-wait)")
     r.add_argument("flow", help="the flow's name")
@@ -61,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     cancel.add_argument("run_id")
     cancel.set_defaults(func=_cancel)
 
-    check = fs.add_parser("check", help="validate flow definition files", description=_CHECK_HELP)
+    check = command("check", "validate flow definition files", description=_CHECK_HELP, server=False)
     check.add_argument("paths", nargs="+", metavar="FILE", help="YAML flow definitions")
     check.set_defaults(func=_check)
 

@@ -13,20 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from podium.cli.api_client import ApiClient, ApiError, add_server_args, client_of, report
+from podium.cli.api_client import ApiClient, ApiError, action_parsers, client_of, report
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str) -> None:
-    p = sub.add_parser(name, help=help_text, description=help_text)
-    rs = p.add_subparsers(dest="reviews_command", metavar="ACTION", required=True)
-
-    def command(cmd: str, help_: str) -> argparse.ArgumentParser:
-        c = rs.add_parser(cmd, help=help_, description=help_)
-        add_server_args(c)
-        c.add_argument("--json", action="store_true", help="print the server's JSON")
-        return c
+    command = action_parsers(sub, name, help_text, "reviews_command")
 
     ls = command("list", "open review tasks (pending or claimed), oldest first")
     ls.add_argument("--status", help="pending, claimed, approved, modified, rejected, expired, cancelled")

@@ -162,7 +162,8 @@ class WorkflowSQL:
         run = run_from_row(rows[0])
         return run if tenant is None or run.tenant == tenant else None
 
-    async def list_runs(self, query: RunQuery) -> RunPage:
+    def _filters(self, equal: dict[str, Any]) -> tuple[list[str], list[Any], Callable[[Any], str]]:
+        """(clauses, args, arg): ``column = value`` for each value given; ``arg`` adds a parameter."""
         clauses: list[str] = []
         args: list[Any] = []
 
@@ -170,9 +171,13 @@ class WorkflowSQL:
             args.append(value)
             return self._m(len(args))
 
-        for column, value in (("tenant", query.tenant), ("flow", query.flow), ("status", query.status)):
-            if value is not None:
-                clauses.append(f"{column} = {arg(value)}")
+        clauses.extend(f"{column} = {arg(value)}" for column, value in equal.items() if value is not None)
+        return clauses, args, arg
+
+    async def list_runs(self, query: RunQuery) -> RunPage:
+        clauses, args, arg = self._filters(
+            {"tenant": query.tenant, "flow": query.flow, "status": query.status}
+        )
         if query.since is not None:
             clauses.append(f"created_at >= {arg(query.since)}")
         if query.until is not None:
@@ -477,16 +482,9 @@ class WorkflowSQL:
         return task if tenant is None or task.tenant == tenant else None
 
     async def list_reviews(self, query: ReviewQuery) -> list[ReviewTask]:
-        clauses: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return self._m(len(args))
-
-        for column, value in (("tenant", query.tenant), ("role", query.role), ("run_id", query.run_id)):
-            if value is not None:
-                clauses.append(f"{column} = {arg(value)}")
+        clauses, args, arg = self._filters(
+            {"tenant": query.tenant, "role": query.role, "run_id": query.run_id}
+        )
         if query.status is not None:
             clauses.append(f"status = {arg(query.status)}")
         else:
