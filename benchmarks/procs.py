@@ -91,6 +91,8 @@ class Procs:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
             return -1, f"timed out after {timeout:.0f}s"
         self.live.pop(proc.pid, None)
         return proc.returncode, out.decode(errors="replace")
