@@ -37,13 +37,20 @@ from podium.canonical import (
     ReasoningDelta,
     ResponseStart,
     TextDelta,
-    TextPart,
     ToolCallDelta,
     Usage,
 )
 from podium.errors import ProviderError, RequestError, UpstreamProtocolError, UpstreamStatusError
 from podium.wire import anthropic_types as w
-from podium.wire.translation import JSON_TOOL, call_names, data_image, refuse, refuse_unsupported, tool_input
+from podium.wire.translation import (
+    JSON_TOOL,
+    call_names,
+    content_blocks,
+    data_image,
+    refuse,
+    refuse_unsupported,
+    tool_input,
+)
 
 __all__ = [
     "API_VERSION",
@@ -100,18 +107,7 @@ def _image(p: ImagePart, where: str) -> dict[str, Any]:
 
 
 def _blocks(content: str | tuple[Part, ...] | None, where: str) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    out: list[dict[str, Any]] = []
-    for j, p in enumerate(content):
-        if isinstance(p, TextPart):
-            if p.text:
-                out.append({"type": "text", "text": p.text})
-        else:
-            out.append(_image(p, f"{where}.content[{j}]"))
-    return out
+    return content_blocks(content, where, text=lambda t: {"type": "text", "text": t}, image=_image)
 
 
 def _reasoning(blocks: tuple[Reasoning, ...]) -> list[dict[str, Any]]:

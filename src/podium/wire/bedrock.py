@@ -39,7 +39,6 @@ from podium.canonical import (
     ReasoningDelta,
     ResponseStart,
     TextDelta,
-    TextPart,
     ToolCallDelta,
     Usage,
 )
@@ -49,6 +48,7 @@ from podium.wire.eventstream import EventMessage
 from podium.wire.translation import (
     JSON_TOOL,
     call_names,
+    content_blocks,
     data_image,
     image_format,
     refuse,
@@ -111,18 +111,7 @@ def _image(p: ImagePart, where: str) -> dict[str, Any]:
 
 
 def _blocks(content: str | tuple[Part, ...] | None, where: str) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    out: list[dict[str, Any]] = []
-    for j, p in enumerate(content):
-        if isinstance(p, TextPart):
-            if p.text:
-                out.append({"text": p.text})
-        else:
-            out.append(_image(p, f"{where}.content[{j}]"))
-    return out
+    return content_blocks(content, where, text=lambda t: {"text": t}, image=_image)
 
 
 def _reasoning(blocks: tuple[Reasoning, ...]) -> list[dict[str, Any]]:

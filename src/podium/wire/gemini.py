@@ -36,13 +36,19 @@ from podium.canonical import (
     ReasoningDelta,
     ResponseStart,
     TextDelta,
-    TextPart,
     ToolCallDelta,
     Usage,
 )
 from podium.errors import RequestError, UpstreamProtocolError
 from podium.wire import gemini_types as w
-from podium.wire.translation import call_names, data_image, refuse, refuse_unsupported, tool_input
+from podium.wire.translation import (
+    call_names,
+    content_blocks,
+    data_image,
+    refuse,
+    refuse_unsupported,
+    tool_input,
+)
 
 __all__ = [
     "PROVIDER",
@@ -103,18 +109,7 @@ def _image(p: ImagePart, where: str) -> dict[str, Any]:
 
 
 def _parts(content: str | tuple[Part, ...] | None, where: str) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    out: list[dict[str, Any]] = []
-    for j, p in enumerate(content):
-        if isinstance(p, TextPart):
-            if p.text:
-                out.append({"text": p.text})
-        else:
-            out.append(_image(p, f"{where}.content[{j}]"))
-    return out
+    return content_blocks(content, where, text=lambda t: {"text": t}, image=_image)
 
 
 def _function_response(m: Message, name: str) -> dict[str, Any]:

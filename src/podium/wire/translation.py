@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from podium.canonical import ChatRequest, Message
+from podium.canonical import ChatRequest, ImagePart, Message, Part, TextPart
 from podium.errors import RequestError, UnsupportedFeature
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "JSON_TOOL",
     "DataImage",
     "call_names",
+    "content_blocks",
     "data_image",
     "refuse",
     "refuse_unsupported",
@@ -38,6 +40,28 @@ JSON_TOOL = "json_answer"
 
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)(?P<params>(?:;[^;,]*)*),(?P<data>.*)$", re.DOTALL)
 _decode_json = msgspec.json.Decoder().decode
+
+
+def content_blocks(
+    content: str | tuple[Part, ...] | None,
+    where: str,
+    *,
+    text: Callable[[str], dict[str, Any]],
+    image: Callable[[ImagePart, str], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A message's content as the provider's blocks; empty text is left out (those APIs refuse it)."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [text(content)] if content else []
+    out: list[dict[str, Any]] = []
+    for j, p in enumerate(content):
+        if isinstance(p, TextPart):
+            if p.text:
+                out.append(text(p.text))
+        else:
+            out.append(image(p, f"{where}.content[{j}]"))
+    return out
 
 
 def refuse(provider: str, feature: str, hint: str = "") -> UnsupportedFeature:
