@@ -31,6 +31,7 @@ __all__ = [
     "EVAL_COLUMNS",
     "EVENT_COLUMNS",
     "STATE_COLUMNS",
+    "Statements",
     "eval_from_row",
     "eval_row",
     "eval_summary_sql",
@@ -38,6 +39,7 @@ __all__ = [
     "event_row",
     "state_from_row",
     "state_row",
+    "statements",
     "summary_from_rows",
     "usage_rows",
     "usage_sql",
@@ -52,6 +54,33 @@ STATE_COLUMNS: tuple[str, ...] = tuple(
 EVENT_COLUMNS: tuple[str, ...] = tuple(
     "grp" if f.name == "group" else f.name for f in msgspec.structs.fields(AlertEvent) if f.name != "id"
 )
+
+
+class Statements(msgspec.Struct, frozen=True):
+    """The writes both backends make, in one placeholder style (``$1`` or ``?1``)."""
+
+    insert_score: str
+    upsert_state: str
+    insert_event: str
+    lease: str
+
+
+def statements(mark: Literal["$", "?"]) -> Statements:
+    def values(columns: tuple[str, ...]) -> str:
+        return ", ".join(f"{mark}{i}" for i in range(1, len(columns) + 1))
+
+    return Statements(
+        insert_score=f"INSERT INTO eval_scores ({', '.join(EVAL_COLUMNS)}) VALUES ({values(EVAL_COLUMNS)}) "
+        "ON CONFLICT (request_id, evaluator) DO NOTHING",
+        upsert_state=f"INSERT INTO alert_states ({', '.join(STATE_COLUMNS)}) VALUES ({values(STATE_COLUMNS)}) "
+        "ON CONFLICT (rule, grp) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS if c not in ("rule", "grp")),
+        insert_event=f"INSERT INTO alert_events ({', '.join(EVENT_COLUMNS)}) "
+        f"VALUES ({values(EVENT_COLUMNS)}) RETURNING id",
+        lease=f"INSERT INTO leases (name, holder, expires_at) VALUES ({mark}1, {mark}2, {mark}3) "
+        "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
+        f"WHERE leases.holder = excluded.holder OR leases.expires_at < {mark}4 RETURNING holder",
+    )
 
 
 def _bucket(dialect: Dialect, seconds: int) -> str:

@@ -20,26 +20,7 @@ from podium.storage.observability_records import (
 
 __all__ = ["PostgresAlertStore", "PostgresEvalStore", "PostgresUsageStore"]
 
-_INSERT_SCORE = (
-    f"INSERT INTO eval_scores ({', '.join(q.EVAL_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(q.EVAL_COLUMNS) + 1))}) "
-    "ON CONFLICT (request_id, evaluator) DO NOTHING"
-)
-_UPSERT_STATE = (
-    f"INSERT INTO alert_states ({', '.join(q.STATE_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(q.STATE_COLUMNS) + 1))}) "
-    "ON CONFLICT (rule, grp) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in q.STATE_COLUMNS if c not in ("rule", "grp"))
-)
-_INSERT_EVENT = (
-    f"INSERT INTO alert_events ({', '.join(q.EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(q.EVENT_COLUMNS) + 1))}) RETURNING id"
-)
-_LEASE = (
-    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) "
-    "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
-    "WHERE leases.holder = excluded.holder OR leases.expires_at < $4 RETURNING holder"
-)
+_SQL = q.statements("$")
 
 
 class PostgresUsageStore:
@@ -61,7 +42,7 @@ class PostgresEvalStore:
             return
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                await conn.executemany(_INSERT_SCORE, [q.eval_row(s) for s in scores])
+                await conn.executemany(_SQL.insert_score, [q.eval_row(s) for s in scores])
         except asyncpg.IntegrityConstraintViolationError as e:
             raise ValueError(f"evaluation scores refused, none written: {e}") from e
 
@@ -83,7 +64,7 @@ class PostgresAlertStore:
         self._pool = pool
 
     async def acquire_lease(self, name: str, holder: str, *, ttl: float, now: float) -> bool:
-        got = await self._pool.fetchval(_LEASE, name, holder, now + ttl, now)
+        got = await self._pool.fetchval(_SQL.lease, name, holder, now + ttl, now)
         return bool(got == holder)
 
     async def states(self) -> list[AlertState]:
@@ -94,10 +75,10 @@ class PostgresAlertStore:
 
     async def record(self, state: AlertState, event: AlertEvent | None = None) -> AlertEvent | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_UPSERT_STATE, *q.state_row(state))
+            await conn.execute(_SQL.upsert_state, *q.state_row(state))
             if event is None:
                 return None
-            event_id = await conn.fetchval(_INSERT_EVENT, *q.event_row(event))
+            event_id = await conn.fetchval(_SQL.insert_event, *q.event_row(event))
         return msgspec.structs.replace(event, id=int(event_id))
 
     async def events(

@@ -23,26 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SQLiteAlertStore", "SQLiteEvalStore", "SQLiteUsageStore"]
 
-_INSERT_SCORE = (
-    f"INSERT INTO eval_scores ({', '.join(q.EVAL_COLUMNS)}) "
-    f"VALUES ({', '.join(f'?{i}' for i in range(1, len(q.EVAL_COLUMNS) + 1))}) "
-    "ON CONFLICT (request_id, evaluator) DO NOTHING"
-)
-_UPSERT_STATE = (
-    f"INSERT INTO alert_states ({', '.join(q.STATE_COLUMNS)}) "
-    f"VALUES ({', '.join(f'?{i}' for i in range(1, len(q.STATE_COLUMNS) + 1))}) "
-    "ON CONFLICT (rule, grp) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in q.STATE_COLUMNS if c not in ("rule", "grp"))
-)
-_INSERT_EVENT = (
-    f"INSERT INTO alert_events ({', '.join(q.EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join(f'?{i}' for i in range(1, len(q.EVENT_COLUMNS) + 1))}) RETURNING id"
-)
-_LEASE = (
-    "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) "
-    "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
-    "WHERE leases.holder = excluded.holder OR leases.expires_at < ?4 RETURNING holder"
-)
+_SQL = q.statements("?")
 
 
 class SQLiteUsageStore:
@@ -63,7 +44,7 @@ class SQLiteEvalStore:
             return
         try:
             async with self._db.transaction() as conn:
-                await conn.executemany(_INSERT_SCORE, [q.eval_row(s) for s in scores])
+                await conn.executemany(_SQL.insert_score, [q.eval_row(s) for s in scores])
         except sqlite3.IntegrityError as e:
             raise ValueError(f"evaluation scores refused, none written: {e}") from e
 
@@ -85,7 +66,7 @@ class SQLiteAlertStore:
 
     async def acquire_lease(self, name: str, holder: str, *, ttl: float, now: float) -> bool:
         async with self._db.transaction() as conn:
-            rows = list(await conn.execute_fetchall(_LEASE, (name, holder, now + ttl, now)))
+            rows = list(await conn.execute_fetchall(_SQL.lease, (name, holder, now + ttl, now)))
         return bool(rows) and rows[0][0] == holder
 
     async def states(self) -> list[AlertState]:
@@ -96,10 +77,10 @@ class SQLiteAlertStore:
 
     async def record(self, state: AlertState, event: AlertEvent | None = None) -> AlertEvent | None:
         async with self._db.transaction() as conn:
-            await conn.execute(_UPSERT_STATE, q.state_row(state))
+            await conn.execute(_SQL.upsert_state, q.state_row(state))
             if event is None:
                 return None
-            rows = list(await conn.execute_fetchall(_INSERT_EVENT, q.event_row(event)))
+            rows = list(await conn.execute_fetchall(_SQL.insert_event, q.event_row(event)))
         return msgspec.structs.replace(event, id=int(rows[0][0]))
 
     async def events(
