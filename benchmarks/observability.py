@@ -3,6 +3,7 @@
     python -m benchmarks.observability [--requests 5000] [--rounds 3]            # in process (precise)
     python -m benchmarks.observability --instructions [--requests 2000]          # in process, callgrind
     python -m benchmarks.observability --server [--seconds 8] [--conc 10] [--rounds 2]
+    python -m benchmarks.observability --server --instructions [--seconds 20] [--rounds 1]
 
 **In process** (the default): a real :class:`~podium.gateway.app.Gateway` with the in-process
 simulated model runs the whole chat path of each request — the root span and in-flight gauge, every
@@ -13,7 +14,7 @@ cost, on and off the request path. Modes alternate in each round so they see the
 
 **Instructions** (``--instructions``, needs valgrind): the same in-process path, each mode in its own
 process under callgrind, counting the instructions of ``--requests`` requests (every thread; the
-OTLP sink runs in this process, not counted). On a shared machine whose CPU time per request moves
+OTLP sink runs in a process of its own, not counted). On a shared machine whose CPU time per request moves
 by half between runs, the instruction count does not: it is what to compare before and after a change.
 
 **Server**: a real ``podium serve`` (pinned to its own core) in front of the benchmarks' fast upstream, measured
@@ -25,6 +26,10 @@ three ways in turn, each ``--rounds`` times, alternating:
 * ``metrics+tracing``: also OpenTelemetry spans for every request (root, each pipeline step, each
   provider attempt), sampled at 100 % and exported with OTLP/HTTP to a local sink in batches.
 
+With ``--instructions`` each ``podium serve`` runs under callgrind, counting only while the load point
+runs (after start-up and warm-up): instructions per request of the real server, HTTP parsing, the
+upstream call and the batched writes included, steady whatever else the machine is doing.
+
 CPU per request is the gateway process group's utime + stime over a load point divided by the
 requests it served (so it includes the off-path record building and span export, which run in the
 same process). The issue's bound: the increase with tracing and metrics on stays within 0.1 ms.
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -42,7 +48,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -75,29 +80,43 @@ MODES = {
 
 
 class OtlpSink:
-    """Accepts OTLP/HTTP trace exports and counts them, on a thread of this (unpinned) process."""
+    """Accepts OTLP/HTTP trace exports and counts them, in a process of its own: the collector's CPU
+    is not counted as Podium's (the in-process measurement times this whole process)."""
 
     def __init__(self) -> None:
-        self.exports = 0
-        self.loop = asyncio.new_event_loop()
-        self.url = ""
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        port = free_port()
+        argv = [sys.executable, "-m", "benchmarks.observability", "--serve-sink", str(port)]
+        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = self.base + "/v1/traces"
+        _wait_http(self.base + "/count")
 
-        async def boot() -> None:
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_post("/v1/traces", self._export)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            port = free_port()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            self.url = f"http://127.0.0.1:{port}/v1/traces"
+    @property
+    def exports(self) -> int:
+        with urllib.request.urlopen(self.base + "/count", timeout=10) as resp:
+            return int(resp.read())
 
-        asyncio.run_coroutine_threadsafe(boot(), self.loop).result(10)
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
-    async def _export(self, request: web.Request) -> web.Response:
+
+def _serve_sink(port: int) -> None:
+    exports = 0
+
+    async def export(request: web.Request) -> web.Response:
+        nonlocal exports
         await request.read()
-        self.exports += 1
+        exports += 1
         return web.Response(status=200, content_type="application/x-protobuf", body=b"")
+
+    async def count(_: web.Request) -> web.Response:
+        return web.Response(text=str(exports))
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/traces", export)
+    app.router.add_get("/count", count)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 def _key(config: Path, data_dir: Path) -> str:
@@ -183,6 +202,8 @@ class _InProcess:
             await storage.migrate()
             config = validate_config(msgspec.convert({**sim, "observability": section}, Config))
             self.gateways[mode] = (Gateway(config, storage), storage)
+        gc.collect()
+        gc.freeze()  # as ``podium serve`` does once it has started
 
     async def one(self, gw: Any, i: int) -> None:
         key, headers = self.key, self.headers
@@ -209,7 +230,9 @@ class _InProcess:
             await self.one(gw, i)
             if i % 500 == 499:
                 await gw.recorder.flush()
+                await gw.audit.flush()  # as the running gateway's writers would: the heap stays level
         await gw.recorder.flush()
+        await gw.audit.flush()
         await asyncio.sleep(0)  # spans are handed to the exporter after the response
         tracing = gw.telemetry.tracing
         if tracing is not None and tracing.exporter is not None:
@@ -298,13 +321,33 @@ def _instructions(n: int, sink: OtlpSink) -> int:
     return 0
 
 
-def _report(results: dict[str, list[float]], sink: OtlpSink) -> int:
+_CALLGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+
+
+def _callgrind_control(pid: int, *, on: bool) -> None:
+    """Instrumentation on or off in the callgrind-run process ``pid`` (valgrind's own process: the pid)."""
+    argv = ["callgrind_control", "-i", "on" if on else "off", str(pid)]
+    subprocess.run(argv, capture_output=True, check=True, timeout=60)
+
+
+def _collected(out: Path) -> int:
+    """The instructions counted in a callgrind output file (its ``totals:`` line)."""
+    for line in out.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {out}")
+
+
+def _report(results: dict[str, list[float]], sink: OtlpSink, unit: str = "µs") -> int:
     base = statistics.median(results["off"])
-    print("\nmedian CPU per request:")
+    what = "instructions (k)" if unit == "k" else "CPU"
+    print(f"\nmedian {what} per request:")
     for mode, values in results.items():
         med = statistics.median(values)
-        print(f"  {mode:18s} {med:7.1f} µs   (+{med - base:5.1f} µs vs off)")
+        print(f"  {mode:18s} {med:7.1f} {unit}   (+{med - base:5.1f} {unit} vs off)")
     print(f"  OTLP exports received by the sink: {sink.exports}")
+    if unit == "k":
+        return 0
     worst = statistics.median(results["metrics+tracing"]) - base
     print(f"\nbound: +100 µs with tracing and metrics on -> {'within' if worst <= 100 else 'EXCEEDED'}")
     return 0 if worst <= 100 else 1
@@ -327,21 +370,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--instructions",
         action="store_true",
-        help="in process, each mode under valgrind: instructions per request (stable on a busy machine)",
+        help="count instructions per request under valgrind's callgrind (stable on a busy machine);"
+        " with --server, of podium serve itself",
     )
     ap.add_argument("--child", help=argparse.SUPPRESS)  # one mode, run under callgrind by --instructions
     ap.add_argument("--sink", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--serve-sink", type=int, default=0, help=argparse.SUPPRESS)  # the sink's own process
     args = ap.parse_args(argv)
     if args.child:
         _child(args.child, args.requests, args.sink)
         return 0
+    if args.serve_sink:
+        _serve_sink(args.serve_sink)
+        return 0
     sink = OtlpSink()
-    if args.instructions:
+    try:
+        return _measure(args, sink)
+    finally:
+        sink.close()
+
+
+def _measure(args: argparse.Namespace, sink: OtlpSink) -> int:
+    if args.instructions and not args.server:
         print(f"in process under callgrind, {args.requests} requests per mode")
         return _instructions(args.requests, sink)
     if not args.server:
         print(f"in process, {args.requests} requests per point, {args.rounds} rounds")
         return _report(asyncio.run(_in_process(args.requests, max(args.rounds, 1), sink)), sink)
+    if args.instructions and shutil.which("callgrind_control") is None:
+        print("--instructions needs valgrind (callgrind)")
+        return 2
     pin = Pinning.detect()
     with tempfile.TemporaryDirectory(prefix="podium-bench-obs-") as d:
         work = Path(d)
@@ -382,25 +440,37 @@ def main(argv: list[str] | None = None) -> int:
                         str(port),
                     ]
                     cmd += ["--data-dir", str(run_dir / "data")]
+                    out = run_dir / "callgrind.out"
+                    if args.instructions:  # counting starts after the warm-up (callgrind_control -i on)
+                        cmd = [*_CALLGRIND, f"--callgrind-out-file={out}", *cmd]
                     proc = procs.spawn(
                         f"podium-{mode}-{r}", cmd, cpu=pin.gateway, env=dict(os.environ), cwd=run_dir
                     )
                     url = f"http://127.0.0.1:{port}"
-                    wait_ready(url, key, MODEL, proc, time.perf_counter(), 60)
+                    wait_ready(url, key, MODEL, proc, time.perf_counter(), 300 if args.instructions else 60)
                     load.run(url + "/v1/chat/completions", key, MODEL, args.conc, 2.0)  # warm-up
                     time.sleep(SETTLE_S)
                     before = group_cpu_seconds(proc.pid)
+                    if args.instructions:
+                        _callgrind_control(proc.pid, on=True)
                     res = load.run(url + "/v1/chat/completions", key, MODEL, args.conc, args.seconds)
-                    time.sleep(SETTLE_S)
+                    time.sleep(
+                        SETTLE_S * (10 if args.instructions else 1)
+                    )  # the records' batched writes land
                     cpu = group_cpu_seconds(proc.pid) - before
-                    per = cpu * 1e6 / max(1, res.requests)
+                    if args.instructions:
+                        _callgrind_control(proc.pid, on=False)
+                    procs.stop(proc, grace=120 if args.instructions else 10)  # callgrind writes at exit
+                    errors = res.errors + res.non_2xx
+                    if args.instructions:
+                        per = _collected(out) / 1000 / max(1, res.requests)
+                        line = f"{res.requests:6d} requests  {per:7.1f} k instructions/request"
+                    else:
+                        per = cpu * 1e6 / max(1, res.requests)
+                        line = f"{res.rps:8.0f} req/s  {per:7.1f} µs CPU/request"
                     results[mode].append(per)
-                    print(
-                        f"  round {r + 1} {mode:16s} {res.rps:8.0f} req/s  {per:7.1f} µs CPU/request"
-                        f"  (errors {res.errors + res.non_2xx})"
-                    )
-                    procs.stop(proc)
-            return _report(results, sink)
+                    print(f"  round {r + 1} {mode:16s} {line}  (errors {errors})")
+            return _report(results, sink, "k" if args.instructions else "µs")
         finally:
             procs.stop_all()
 

@@ -7,6 +7,8 @@ asynchronous ``openai`` clients. Storage is a real SQLite file (or a PostgreSQL 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -131,6 +133,22 @@ class GatewayThread:
             if len(records) >= count or time.monotonic() > deadline:
                 return records
             time.sleep(0.02)
+
+    def leave_mid_stream(self, model: str, words: int = 200) -> None:
+        """Start a streamed chat of ``words`` words on a raw socket and hang up once the answer begins."""
+        body = json.dumps(
+            {
+                "model": model,
+                "stream": True,
+                "messages": [{"role": "user", "content": " ".join(["w"] * words)}],
+            }
+        )
+        with socket.create_connection((self.server.host, self.server.port)) as s:
+            s.sendall(
+                f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.key}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+            )
+            assert b"200" in s.recv(100)
 
     def reload(self, config: Config) -> None:
         async def apply() -> None:

@@ -113,6 +113,10 @@ class Collector:
         for e in events:
             self.add(e)
 
+    def finish_reasons(self) -> list[str]:
+        """Each choice's finish reason, in choice order (those that finished)."""
+        return [c.finish for _, c in sorted(self._choices.items()) if c.finish is not None]
+
     def output_text(self) -> str:
         """Everything the model wrote (text, refusals, tool arguments): what local token counting sees."""
         parts: list[str] = []

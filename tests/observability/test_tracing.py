@@ -4,11 +4,13 @@ the caller's traceparent continued and passed upstream, redacted content capture
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -236,3 +238,70 @@ def test_work_outside_requests_gets_its_own_trace(traced: tuple[GatewayThread, I
     attempt = next(s for s in spans if s.kind == SpanKind.CLIENT)
     assert attempt.parent is not None and attempt.parent.span_id == step.context.span_id
     assert {s.context.trace_id for s in spans} == {run_span.context.trace_id}
+
+
+def test_a_step_that_refuses_ends_the_trace_with_its_error(
+    traced: tuple[GatewayThread, InMemorySpanExporter],
+) -> None:
+    """A request for an unknown model: the resolve step's span carries the error; no attempt is made."""
+    gw, exporter = traced
+    client = gw.openai()  # closed by gw.stop() even if the test fails before close()
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    client.close()
+    gw.wait_records(1)
+    spans = list(exporter.get_finished_spans())
+    root = next(s for s in spans if s.kind == SpanKind.SERVER)
+    names = [s.name for s in _children(spans, root)]
+    assert names[-1] == "podium.resolve" and "podium.routing" not in names
+    resolve = next(s for s in spans if s.name == "podium.resolve")
+    assert resolve.status.status_code == StatusCode.ERROR
+    assert (resolve.attributes or {})["error.type"] == "model_not_found"
+    assert not [s for s in spans if s.kind == SpanKind.CLIENT]
+
+
+def test_a_cache_hit_is_the_last_step_and_makes_no_attempt(tmp_path: Path) -> None:
+    """A request answered from the cache: the cache step's span ends the steps, and no attempt is made."""
+    gw = GatewayThread(make_config({**_traced(), "cache": {"exact": True}}), sqlite_url(tmp_path)).start()
+    try:
+        exporter = _exporter(gw)
+        client = gw.openai()  # closed by gw.stop() even if the test fails before close()
+        messages: Any = [{"role": "user", "content": "cache me"}]
+        ask = client.chat.completions.with_raw_response.create
+        assert ask(model="sim/echo", messages=messages, temperature=0).headers["x-podium-cache"] == "miss"
+        gw.run(gw.gateway.state.flush)  # the answer is stored after the caller has it
+        assert ask(model="sim/echo", messages=messages, temperature=0).headers["x-podium-cache"] == "hit"
+        client.close()
+        spans = list(exporter.get_finished_spans())
+        roots = [s for s in spans if s.kind == SpanKind.SERVER]
+        missed = next(r for r in roots if (r.attributes or {}).get("podium.cache") == "miss")
+        hit = next(r for r in roots if (r.attributes or {}).get("podium.cache") == "hit")
+        assert [s.name for s in _children(spans, missed)][-2:] == ["podium.routing", "chat echo"]
+        names = [s.name for s in _children(spans, hit)]
+        assert names[-1] == "podium.cache" and not any(n.startswith("chat ") for n in names)
+    finally:
+        gw.stop()
+
+
+def test_an_abandoned_stream_ends_its_attempt_span(tmp_path: Path) -> None:
+    """A caller that leaves mid-stream: the attempt's span ends, marked abandoned, with the root's client_closed."""
+    config = _traced()
+    config["deployments"]["slow"] = {"provider": "sim", "model": "echo?chunk_delay_ms=20"}
+    gw = GatewayThread(make_config(config), sqlite_url(tmp_path)).start()
+    try:
+        exporter = _exporter(gw)
+        gw.leave_mid_stream("slow")
+        (record,) = gw.wait_records(1)
+        assert record.status == 499
+        deadline = time.monotonic() + 5
+        while not any(s.kind == SpanKind.SERVER for s in exporter.get_finished_spans()):
+            assert time.monotonic() < deadline, "the root span never ended"
+            time.sleep(0.01)
+        spans = list(exporter.get_finished_spans())
+        attempt = next(s for s in spans if s.kind == SpanKind.CLIENT)
+        assert (attempt.attributes or {})["podium.abandoned"] is True
+        root = next(s for s in spans if s.kind == SpanKind.SERVER)
+        assert (root.attributes or {})["error.type"] == "client_closed"
+        assert (attempt.end_time or 0) <= (root.end_time or 0)
+    finally:
+        gw.stop()

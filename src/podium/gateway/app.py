@@ -32,7 +32,7 @@ from podium.gateway.catalog import Catalog
 from podium.gateway.executor import execute_chat, execute_embeddings
 from podium.gateway.governance import Governance
 from podium.gateway.http_io import error_response, json_response, new_request_id
-from podium.gateway.pipeline import Handler, Step, compose
+from podium.gateway.pipeline import Handler, Step
 from podium.gateway.response_cache import ResponseCache
 from podium.gateway.router import Route, Router
 from podium.gateway.steps import authorize_model, resolve_model
@@ -135,9 +135,9 @@ class Gateway:
         self.routing = _routing(self, config, catalog)
         self.guardrails = Guardrails(config, self.pool)  # policies built once per configuration
         self.knowledge.reload(config.knowledge)
-        self.chat: Handler = compose(self.telemetry.traced(self._steps(catalog, "chat")), execute_chat)
-        self.embeddings: Handler = compose(
-            self.telemetry.traced(self._steps(catalog, "embeddings")), execute_embeddings
+        self.chat: Handler = self.telemetry.pipeline(self._steps(catalog, "chat"), execute_chat)
+        self.embeddings: Handler = self.telemetry.pipeline(
+            self._steps(catalog, "embeddings"), execute_embeddings
         )
 
     def _instrument(self) -> Instrument | None:

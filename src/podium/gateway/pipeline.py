@@ -27,8 +27,10 @@ def compose(steps: Sequence[Step], terminal: Handler) -> Handler:
 
 
 def _bind(step: Step, call_next: Handler) -> Handler:
-    async def handler(call: Call) -> Any:
-        return await step(call, call_next)
+    # A plain function handing back the step's awaitable, not a coroutine awaiting it: each request's
+    # await chain (resumed on every suspension of the upstream call) holds the steps, not a frame per bind.
+    def handler(call: Call) -> Awaitable[Any]:
+        return step(call, call_next)
 
     handler.__name__ = getattr(step, "__name__", "step")
     return handler

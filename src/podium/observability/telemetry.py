@@ -22,6 +22,7 @@ from aiohttp import web
 from podium.config.model import Config
 from podium.config.observability import AlertingSettings, TracingSettings
 from podium.evaluation.sampler import LiveEvaluation
+from podium.gateway.pipeline import compose
 from podium.observability.metrics import Metrics, circuit_value, gauge
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from podium.collect import Collector
     from podium.gateway.app import Gateway
     from podium.gateway.call import Call
-    from podium.gateway.pipeline import Step
+    from podium.gateway.pipeline import Handler, Step
     from podium.observability.tracing import Tracing
     from podium.storage.records import RequestRecord
 
@@ -112,9 +113,12 @@ class Telemetry:
         with self.tracing.span(name, attributes) as a:
             yield a
 
-    def traced(self, steps: Sequence[Step]) -> list[Step]:
-        """The pipeline steps, each in a span when tracing is on (unchanged otherwise)."""
-        return self.tracing.steps(steps) if self.tracing is not None else list(steps)
+    def pipeline(self, steps: Sequence[Step], terminal: Handler) -> Handler:
+        """The request path: ``steps`` then ``terminal``, each step in a span when the request's trace
+        is sampled (the plain path otherwise, and always when tracing is off)."""
+        if self.tracing is None:
+            return compose(steps, terminal)
+        return self.tracing.pipeline(steps, terminal)
 
     @property
     def instrument(self) -> Callable[..., Any] | None:
@@ -140,14 +144,7 @@ class Telemetry:
         """Called as the call is recorded: span attributes now, metrics and sampling when it is built."""
         tracing = self.tracing
         if tracing is not None:
-            cost = None
-            cand = call.candidate
-            used = usage or (collector.usage if collector is not None else None)
-            if cand is not None and cand.price is not None and used is not None:
-                from podium.accounting import pricing
-
-                cost = pricing.cost(cand.price, used)
-            tracing.recorded(call, status, collector, cost)
+            tracing.recorded(call, status, collector, usage)
         metrics = self.metrics if self.metrics_on else None
         evaluation = self.evaluation if self.evaluation.active else None
         if metrics is None and evaluation is None:

@@ -11,8 +11,11 @@ is ever made. The shape of one chat request's trace::
 
 Pipeline steps are middleware — each wraps the rest of the path — but their spans are siblings: a
 step's span covers its own work up to the moment it hands the call on, so a trace reads as the
-sequence of steps instead of a staircase. Provider attempts are models that wrap models (the
-conventions' instrumentation seam), so every adapter, present and future, is traced without edits.
+sequence of steps instead of a staircase; the next step's entry is the previous one's end, so a step
+costs one clock reading. Provider attempts are models that wrap models (the conventions'
+instrumentation seam), so every adapter, present and future, is traced without edits; an attempt
+that has begun passes its events through untouched and is completed from the collected answer when
+the call is recorded (docs/decisions/0078).
 
 **Why spans are recorded as plain data.** The OpenTelemetry SDK's ``start_span`` costs tens of
 microseconds per span in Python (sampler, locked attribute maps, processor callbacks); a request
@@ -47,17 +50,18 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from podium import __version__
+from podium.accounting import pricing
 from podium.canonical import (
     ChatRequest,
     EmbeddingRequest,
     EmbeddingResult,
     Event,
-    Finish,
     ResponseStart,
     Usage,
 )
 from podium.config.observability import TracingSettings
-from podium.errors import PodiumError
+from podium.errors import PodiumError, ProviderError
+from podium.gateway.pipeline import compose
 from podium.observability import conventions as c
 from podium.observability.otlp import OtlpExporter, SpanData
 from podium.observability.propagation import TRACEPARENT, Traceparent
@@ -116,7 +120,7 @@ def _new_id() -> int:
 class _Trace:
     """One request's (or workflow run's) spans, noted as tuples while it runs."""
 
-    __slots__ = ("emitted", "root", "root_attributes", "sampled", "spans", "trace_id")
+    __slots__ = ("attempts", "emitted", "root", "root_attributes", "sampled", "spans", "trace_id")
 
     def __init__(self, trace_id: int, root: int, sampled: bool) -> None:
         self.trace_id = trace_id
@@ -124,6 +128,7 @@ class _Trace:
         self.sampled = sampled
         self.spans: list[SpanData] = []
         self.root_attributes: Attributes | None = None  # set by Tracing.recorded on an HTTP root
+        self.attempts: list[_Attempt] = []  # provider attempts begun and not yet recorded (spans open)
         self.emitted = False
 
     def traceparent(self, span_id: int) -> str:
@@ -135,6 +140,24 @@ class _Trace:
 
 _current: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar("podium_trace", default=None)
 _parent: contextvars.ContextVar[int | None] = contextvars.ContextVar("podium_parent_span", default=None)
+
+
+class _Run:
+    """One sampled run of the pipeline: the step entered and not yet handed on (its name and start), or
+    none. Steps run one after another, so one slot is enough (see :meth:`Tracing.steps`)."""
+
+    __slots__ = ("name", "parent", "start", "trace")
+
+    def __init__(self, trace: _Trace, parent: int) -> None:
+        self.trace = trace
+        self.parent = parent  # the steps' parent span: the request's root, or a workflow step's span
+        self.name: str | None = None
+        self.start = 0
+
+
+_current_run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar(
+    "podium_pipeline_run", default=None
+)
 
 
 def _parse_traceparent(value: str) -> tuple[int, int, bool] | None:
@@ -241,6 +264,8 @@ class Tracing:
             self._emit(tr, spans)
 
     def _finish(self, tr: _Trace) -> None:
+        while tr.attempts:  # an attempt whose call was never recorded: it ends with its trace
+            tr.attempts.pop().end()
         tr.emitted = True
         spans = tr.spans
         if not spans:
@@ -319,12 +344,25 @@ class Tracing:
             tr.spans.append((name, tr.root, remote_parent, _SERVER, start, _now(), attributes, *status))
             self._finish(tr)
 
-    def recorded(self, call: Call, status: int, collector: Collector | None, cost: float | None) -> None:
-        """Note what the call became, for its request's root span (GenAI and podium.* attributes)."""
+    def recorded(self, call: Call, status: int, collector: Collector | None, usage: Usage | None) -> None:
+        """Note what the call became: its attempt's span completed, and the attributes (GenAI and
+        podium.*) of its request's root span."""
         tr = _current.get()
         if tr is None or not tr.sampled:
             return
+        if tr.attempts:
+            request = call.chat
+            for attempt in [t for t in tr.attempts if t.request is request]:
+                tr.attempts.remove(attempt)
+                error = call.error if isinstance(call.error, ProviderError) else None
+                if status == 499:
+                    attempt.a["podium.abandoned"] = True
+                attempt.answered(collector, error)
         cand = call.candidate
+        usage = usage or (collector.usage if collector is not None else None)
+        cost = None
+        if cand is not None and cand.price is not None and usage is not None:
+            cost = pricing.cost(cand.price, usage)
         a: Attributes = {
             c.OPERATION: c.operation_name(call.api),
             c.REQUEST_MODEL: call.model,
@@ -354,7 +392,6 @@ class Tracing:
             a[c.ERROR_TYPE] = call.error.code or type(call.error).__name__
         elif status == 499:
             a[c.ERROR_TYPE] = "client_closed"
-        usage = collector.usage if collector is not None else None
         if usage is not None:
             a[c.INPUT_TOKENS] = usage.input_tokens
             a[c.OUTPUT_TOKENS] = usage.output_tokens
@@ -409,48 +446,74 @@ class Tracing:
 
     # ------------------------------------------------------------------ steps
 
-    def steps(self, steps: Sequence[Step]) -> list[Step]:
-        return [self._step(s) for s in steps]
+    def pipeline(self, steps: Sequence[Step], terminal: Handler) -> Handler:
+        """``steps`` then ``terminal``, built twice: as they are, for a request whose trace is not
+        sampled (no check per step), and with each step in a span, for one that is: a first step that
+        opens the run, each step wrapped in a plain function (no coroutine of ours in the request's
+        await chain), and a last one marking the hand-over to the executor. A step hands the call on
+        by calling the next, so the moment the next step is entered is the moment the one before
+        ends: one clock reading and one span per step."""
+        plain = compose(steps, terminal)
+        traced = compose([self._open_run, *(self._step(s) for s in steps), self._executor], terminal)
+
+        def handler(call: Call) -> Awaitable[Any]:
+            tr = _current.get()
+            return traced(call) if tr is not None and tr.sampled else plain(call)
+
+        return handler
+
+    def _open_run(self, call: Call, call_next: Handler) -> Awaitable[Any]:
+        tr = _current.get()
+        assert tr is not None  # the traced path is taken only in a sampled trace
+        return self._steps_of(_Run(tr, _parent.get() or tr.root), call, call_next)
+
+    async def _steps_of(self, run: _Run, call: Call, call_next: Handler) -> Any:
+        token = _current_run.set(run)
+        try:
+            result = await call_next(call)
+        except BaseException as exc:
+            if run.name is not None:  # the step that raised, before handing on
+                attributes = {c.ERROR_TYPE: _error_type(exc)}
+                self._add(
+                    run.trace, run.name, _new_id(), run.parent, _INTERNAL, run.start, attributes, _error(exc)
+                )
+            raise
+        finally:
+            _current_run.reset(token)
+        if run.name is not None:  # a step answered by itself (a cache hit, a refusal)
+            self._add(run.trace, run.name, _new_id(), run.parent, _INTERNAL, run.start)
+        return result
 
     def _step(self, step: Step) -> Step:
         name = _step_name(step)
         late = self._emit_later
 
         def traced(call: Call, call_next: Handler) -> Awaitable[Any]:
-            tr = _current.get()
-            if tr is None or not tr.sampled:  # the step's own coroutine: no frame of ours around it
+            run = _current_run.get()
+            if run is None:  # outside the run's task (cannot happen in the traced path): the bare step
                 return step(call, call_next)
-            return sampled(tr, call, call_next)
-
-        async def sampled(tr: _Trace, call: Call, call_next: Handler) -> Any:
-            start = _now()
-            parent = _parent.get() or tr.root
-            handed_on = False
-
-            async def next_step(call: Call) -> Any:
-                # The step hands the call on: its own span ends; what follows is a sibling, not a child.
-                nonlocal handed_on
-                handed_on = True
-                span = (name, _getrandbits(64) or 1, parent, _INTERNAL, start, _now(), None, 0, "")
+            now = _now()
+            if run.name is not None:  # the step before handed the call on: its span ends as this one begins
+                tr = run.trace
+                span = (run.name, _getrandbits(64) or 1, run.parent, _INTERNAL, run.start, now, None, 0, "")
                 if tr.emitted:
                     late(tr, (span,))
                 else:
                     tr.spans.append(span)
-                return await call_next(call)
-
-            try:
-                result = await step(call, next_step)
-            except BaseException as exc:
-                if not handed_on:
-                    attributes = {c.ERROR_TYPE: _error_type(exc)}
-                    self._add(tr, name, _new_id(), parent, _INTERNAL, start, attributes, _error(exc))
-                raise
-            if not handed_on:  # the step answered by itself (a cache hit, a refusal)
-                self._add(tr, name, _new_id(), parent, _INTERNAL, start)
-            return result
+            run.name = name
+            run.start = now
+            return step(call, call_next)
 
         traced.__name__ = getattr(step, "__name__", "step")
         return traced
+
+    def _executor(self, call: Call, call_next: Handler) -> Awaitable[Any]:
+        """The last step handed the call to the executor: its span ends."""
+        run = _current_run.get()
+        if run is not None and run.name is not None:
+            self._add(run.trace, run.name, _new_id(), run.parent, _INTERNAL, run.start)
+            run.name = None
+        return call_next(call)
 
     def wrap_sync(self, func: Callable[..., Any], name: str) -> Callable[..., Any]:
         """A span around a synchronous call (the key lookup)."""
@@ -523,65 +586,9 @@ class _TracedChat:
             # The request's traceparent (set at the root) still reaches the upstream.
             stream: AsyncIterator[Event] = self.inner.stream(request, deadline=deadline)
             return stream
-        return self._traced(tr, request, deadline)
+        return _Attempt(self, tr, request, deadline)
 
-    async def _traced(self, tr: _Trace, request: ChatRequest, deadline: float | None) -> AsyncIterator[Event]:
-        span_id = _new_id()
-        parent = _parent.get() or tr.root
-        start = _now()
-        token = TRACEPARENT.set(Traceparent(tr.trace_id, span_id))
-        inner = self.inner.stream(request, deadline=deadline)
-        a = self._attributes(request)
-        try:
-            # The adapter opens the upstream request in its first step: it reads TRACEPARENT then.
-            event = await inner.__anext__()
-        except StopAsyncIteration:
-            self.tracing._add(tr, self.name, span_id, parent, _CLIENT, start, a)
-            return
-        except BaseException as exc:
-            a[c.ERROR_TYPE] = _error_type(exc)
-            self.tracing._add(tr, self.name, span_id, parent, _CLIENT, start, a, _error(exc))
-            raise
-        finally:
-            TRACEPARENT.reset(token)
-        finishes: list[str] = []
-        status = _OK
-        done = False
-        nxt = inner.__anext__
-        try:
-            while True:
-                kind = type(event)
-                if kind is ResponseStart:
-                    a[c.RESPONSE_ID] = event.id
-                    a[c.RESPONSE_MODEL] = event.model
-                elif kind is Finish:
-                    finishes.append(event.reason)
-                elif kind is Usage:
-                    a[c.INPUT_TOKENS] = event.input_tokens
-                    a[c.OUTPUT_TOKENS] = event.output_tokens
-                    if event.cached_input_tokens:
-                        a[c.CACHE_READ_TOKENS] = event.cached_input_tokens
-                    if event.reasoning_tokens:
-                        a[c.REASONING_TOKENS] = event.reasoning_tokens
-                yield event
-                event = await nxt()
-        except StopAsyncIteration:
-            done = True
-        except GeneratorExit:
-            a["podium.abandoned"] = True  # the caller left, or a timeout moved on
-            raise
-        except BaseException as exc:
-            a[c.ERROR_TYPE] = _error_type(exc)
-            status = _error(exc)
-            raise
-        finally:
-            if finishes:
-                a[c.FINISH_REASONS] = _reasons(finishes)
-            if not done:
-                await _aclose(inner)
-            self.tracing._add(tr, self.name, span_id, parent, _CLIENT, start, a, status)
-
-    def _attributes(self, request: ChatRequest) -> Attributes:
+    def attributes(self, request: ChatRequest) -> Attributes:
         a: Attributes = self._base[bool(request.stream)].copy()
         if request.temperature is not None:
             a[c.TEMPERATURE] = request.temperature
@@ -590,6 +597,108 @@ class _TracedChat:
         if request.max_tokens is not None:
             a[c.MAX_TOKENS] = request.max_tokens
         return a
+
+
+class _Attempt:
+    """One sampled attempt's stream, passed through untouched once it has begun.
+
+    Its first event is awaited here (the upstream request goes out carrying the attempt's own
+    traceparent; a failure to begin ends the span with the error). After that ``__anext__`` hands out
+    the adapter's own awaitables — no frame of ours per event — and the span stays open on the trace
+    until the call is recorded (:meth:`Tracing.recorded` completes it from the collected answer:
+    usage, finish reasons, a failure mid-stream), the stream is closed early (``podium.abandoned``),
+    or the trace ends.
+    """
+
+    __slots__ = (
+        "_deadline",
+        "_inner",
+        "_next",
+        "a",
+        "model",
+        "parent",
+        "request",
+        "span_id",
+        "start",
+        "trace",
+    )
+
+    def __init__(self, model: _TracedChat, tr: _Trace, request: ChatRequest, deadline: float | None) -> None:
+        self.model = model
+        self.trace = tr
+        self.request = request
+        self._deadline = deadline
+        self.span_id = _new_id()
+        self.parent = _parent.get() or tr.root
+        self.start = _now()
+        self.a = model.attributes(request)
+        self._inner: AsyncIterator[Event] | None = None  # the adapter's stream, opened by the first read
+        self._next: Callable[[], Awaitable[Event]] | None = None
+
+    def __aiter__(self) -> _Attempt:
+        return self
+
+    def __anext__(self) -> Awaitable[Event]:
+        nxt = self._next
+        return nxt() if nxt is not None else self._first()
+
+    async def _first(self) -> Event:
+        tr, a = self.trace, self.a
+        token = TRACEPARENT.set(Traceparent(tr.trace_id, self.span_id))
+        try:
+            # The adapter opens the upstream request in its first step: it reads TRACEPARENT then.
+            inner: AsyncIterator[Event] = self.model.inner.stream(self.request, deadline=self._deadline)
+            self._inner = inner
+            event: Event = await inner.__anext__()
+        except StopAsyncIteration:
+            self.end()
+            raise
+        except BaseException as exc:
+            a[c.ERROR_TYPE] = _error_type(exc)
+            self.end(_error(exc))
+            raise
+        finally:
+            TRACEPARENT.reset(token)
+        if type(event) is ResponseStart:
+            a[c.RESPONSE_ID] = event.id
+            a[c.RESPONSE_MODEL] = event.model
+        self._next = inner.__anext__
+        if tr.emitted:  # begun after its trace ended (work that outlived its request): no record will come
+            self.end()
+        else:
+            tr.attempts.append(self)
+        return event
+
+    async def aclose(self) -> None:
+        if self in self.trace.attempts:  # closed before the call was recorded: the caller left, or a timeout
+            self.a["podium.abandoned"] = True
+            self.trace.attempts.remove(self)
+            self.end()
+        if self._inner is not None:
+            await _aclose(self._inner)
+
+    def answered(self, collector: Collector | None, error: BaseException | None) -> None:
+        """The call was recorded: complete the span from what was collected."""
+        a = self.a
+        usage = collector.usage if collector is not None else None
+        if usage is not None:
+            a[c.INPUT_TOKENS] = usage.input_tokens
+            a[c.OUTPUT_TOKENS] = usage.output_tokens
+            if usage.cached_input_tokens:
+                a[c.CACHE_READ_TOKENS] = usage.cached_input_tokens
+            if usage.reasoning_tokens:
+                a[c.REASONING_TOKENS] = usage.reasoning_tokens
+        if collector is not None and (finishes := collector.finish_reasons()):
+            a[c.FINISH_REASONS] = _reasons(finishes)
+        if error is not None:
+            a[c.ERROR_TYPE] = _error_type(error)
+            self.end(_error(error))
+        else:
+            self.end()
+
+    def end(self, status: tuple[int, str] = _OK) -> None:
+        m = self.model
+        m.tracing._add(self.trace, m.name, self.span_id, self.parent, _CLIENT, self.start, self.a, status)
 
 
 class _TracedEmbeddings:
