@@ -162,3 +162,57 @@ def test_local_accounts_can_be_switched_off(tmp_path: Path) -> None:
         assert (answer.status, answer.code) == (403, "permission_denied")
     finally:
         gateway.stop()
+
+
+def _throttled(tmp_path: Path, **throttle: Any) -> GatewayThread:
+    config = make_config({"identity": {"login_throttle": throttle}})
+    return GatewayThread(config, sqlite_url(tmp_path)).start()
+
+
+def test_repeated_failures_lock_the_account_even_for_the_right_password(tmp_path: Path) -> None:
+    """After five failed sign-ins an account is refused with 429 and Retry-After, right password or not;
+    other accounts still sign in."""
+    gw = _throttled(tmp_path)
+    try:
+        make_user(gw)
+        make_user(gw, "ben")
+        for _ in range(5):
+            assert login(gw, password="guess " * 3).status == 401
+        locked = login(gw)
+        assert (locked.status, locked.code) == (429, "too_many_sign_in_failures")
+        assert int(locked.headers["Retry-After"]) >= 1
+        assert "token" not in locked.body.decode()
+        assert login(gw, username="ben").status == 200
+    finally:
+        gw.stop()
+
+
+def test_failures_from_one_address_are_limited_across_usernames(tmp_path: Path) -> None:
+    """Guessing across many usernames from one address is refused once the address's failures run out."""
+    gw = _throttled(tmp_path, failures_per_address=3, failures_per_account=100)
+    try:
+        make_user(gw)
+        for name in ("mallory", "trent", "eve"):
+            assert login(gw, username=name).status == 401  # unknown users count like known ones
+        refused = login(gw)
+        assert (refused.status, refused.code) == (429, "too_many_sign_in_failures")
+        assert "address" in refused.json()["error"]["message"]
+    finally:
+        gw.stop()
+
+
+def test_failures_age_out_of_the_window(tmp_path: Path) -> None:
+    """Once the failures leave the window the account signs in again."""
+    gw = _throttled(tmp_path, failures_per_account=2, window_seconds=2)
+    try:
+        make_user(gw)
+        for _ in range(2):
+            assert login(gw, password="wrong wrong wrong").status == 401
+        assert login(gw).status == 429
+        deadline = time.monotonic() + 5
+        while (answer := login(gw)).status == 429:
+            assert time.monotonic() < deadline, "the account stayed locked after its window"
+            time.sleep(0.05)
+        assert answer.status == 200
+    finally:
+        gw.stop()

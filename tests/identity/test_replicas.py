@@ -24,6 +24,9 @@ storage:
   flush_interval_ms: 50
 audit:
   flush_interval_ms: 50
+identity:
+  # Replica B is polled until the new account reaches it; each early try is a failed sign-in.
+  login_throttle: {{failures_per_account: 1000}}
 providers:
   sim:
     type: simulated

@@ -33,6 +33,7 @@ __all__ = [
     "AuditSettings",
     "CustomRole",
     "IdentitySettings",
+    "LoginThrottleSettings",
     "OIDCSettings",
     "check_audit",
     "check_identity",
@@ -97,6 +98,21 @@ class OIDCSettings(_Section, frozen=True):
     ] = 600.0
 
 
+class LoginThrottleSettings(_Section, frozen=True):
+    """Failed sign-ins allowed before ``POST /admin/login`` refuses an account or an address (429)."""
+
+    enabled: Annotated[bool, Meta(description="Whether failed sign-ins are counted and limited.")] = True
+    failures_per_account: Annotated[
+        int, Meta(ge=1, description="Failed sign-ins per tenant and username within the window.")
+    ] = 5
+    failures_per_address: Annotated[
+        int, Meta(ge=1, description="Failed sign-ins per client address within the window.")
+    ] = 20
+    window_seconds: Annotated[
+        float, Meta(ge=1, description="How long a failed sign-in counts, in seconds (a sliding window).")
+    ] = 900.0
+
+
 class IdentitySettings(_Section, frozen=True):
     """Tenants, roles, people: how callers of the admin API are identified and what they may do."""
 
@@ -114,6 +130,10 @@ class IdentitySettings(_Section, frozen=True):
             description="Signs session tokens (a reference, ${PODIUM_SESSION_SECRET}); generated and stored if omitted."
         ),
     ] = None
+    login_throttle: Annotated[
+        LoginThrottleSettings,
+        Meta(description="Failed sign-ins allowed per account and per address before sign-ins are refused."),
+    ] = LoginThrottleSettings()
 
 
 class AuditSettings(_Section, frozen=True):

@@ -404,9 +404,12 @@ async def login(gw: Gateway, request: web.BaseRequest) -> web.StreamResponse:
                 "Local accounts are switched off here; sign in through OIDC.", code="permission_denied"
             )
         spec = decode_body(await read_json_body(request, gw.config.server.max_body_bytes), Login, "sign-in")
+        # Over its failures an account or address is refused before its password is even checked.
+        at_ms = await gw.login_throttle.check(spec.tenant, spec.username, request.remote)
         user = gw.identity.directory.find(spec.tenant, spec.username)
         ok = await verify_password(user.password_hash if user else None, spec.password)
         if user is None or not ok:
+            gw.login_throttle.failed(spec.tenant, spec.username, request.remote, at_ms)
             raise AuthenticationError("Wrong username or password.", code="invalid_credentials")
         if user.disabled_at is not None or not gw.identity.directory.tenant_active(user.tenant):
             raise AuthenticationError("This account is disabled.", code="account_disabled")

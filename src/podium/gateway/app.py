@@ -37,6 +37,7 @@ from podium.gateway.response_cache import ResponseCache
 from podium.gateway.router import Route, Router
 from podium.gateway.steps import authorize_model, resolve_model
 from podium.guardrails.step import Guardrails, strongest_action
+from podium.identity.throttle import LoginThrottle
 from podium.knowledge import api as knowledge_api
 from podium.knowledge.embedding.gateway import through_gateway
 from podium.knowledge.kb import Knowledge
@@ -134,6 +135,7 @@ class Gateway:
         self.catalog = catalog
         self.routing = _routing(self, config, catalog)
         self.guardrails = Guardrails(config, self.pool)  # policies built once per configuration
+        self.login_throttle = LoginThrottle(self.state, config.identity.login_throttle, config.state)
         self.knowledge.reload(config.knowledge)
         self.chat: Handler = self.telemetry.pipeline(self._steps(catalog, "chat"), execute_chat)
         self.embeddings: Handler = self.telemetry.pipeline(
