@@ -3,7 +3,7 @@
 The gateway calls it at four points, each free when its feature is off:
 
 * ``handle`` — :meth:`Telemetry.around` counts requests in flight and opens the root span;
-* ``_apply`` — :meth:`traced` wraps the pipeline steps in spans, :attr:`instrument` the provider models;
+* ``_apply`` — :meth:`pipeline` builds the request path (its steps in spans when sampled), :attr:`instrument` wraps the provider models;
 * ``record`` — :meth:`recorded` puts the outcome on the root span and wraps the record builder, so that
   metrics and evaluation sampling happen where the record is built, after the response;
 * ``start`` / ``close`` — the evaluation workers and the alert evaluator.

@@ -144,7 +144,7 @@ _parent: contextvars.ContextVar[int | None] = contextvars.ContextVar("podium_par
 
 class _Run:
     """One sampled run of the pipeline: the step entered and not yet handed on (its name and start), or
-    none. Steps run one after another, so one slot is enough (see :meth:`Tracing.steps`)."""
+    none. Steps run one after another, so one slot is enough (see :meth:`Tracing.pipeline`)."""
 
     __slots__ = ("name", "parent", "start", "trace")
 
