@@ -12,8 +12,10 @@ windows around them; the other detectors start from a cheap substring test.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import ipaddress
+import itertools
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -44,16 +46,17 @@ _NOT_DIGITS = str.maketrans("", "", "0123456789")
 class Prepared:
     """One text, read once for what several detectors need.
 
-    ``windows`` are (start, end, digits) around each numeric run, neighbours merged; ``taken`` holds
-    the spans already claimed by more certain detectors, so phone parsing skips them.
+    ``windows`` are (start, end, digits) around each numeric run, neighbours merged; :meth:`take`
+    claims the spans found by more certain detectors, so phone parsing skips them.
     """
 
-    __slots__ = ("_lower", "taken", "text", "windows")
+    __slots__ = ("_lower", "_reach", "_starts", "text", "windows")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._lower: str | None = None
-        self.taken: list[tuple[int, int]] = []
+        self._starts: list[int] = []  # the taken spans' starts, sorted
+        self._reach: list[int] = []  # the furthest end among the taken spans up to each of those starts
         spans: list[list[int]] = []
         n = len(text)
         for m in _RUN.finditer(text):
@@ -75,8 +78,17 @@ class Prepared:
         text = self.text
         return [m for s, e, d in self.windows if d >= min_digits for m in pattern.finditer(text, s, e)]
 
+    def take(self, spans: list[tuple[int, int]]) -> None:
+        """Claim ``spans`` (found by more certain detectors): :meth:`is_taken` answers for them."""
+        ordered = sorted(spans)
+        self._starts = [s for s, _ in ordered]
+        self._reach = list(itertools.accumulate((e for _, e in ordered), max))
+
     def is_taken(self, start: int, end: int) -> bool:
-        return any(start < e and s < end for s, e in self.taken)
+        """Whether [start, end) overlaps a taken span: among the spans starting before ``end``, the
+        furthest-reaching one ends after ``start`` (a binary search, not a pass over every span)."""
+        i = bisect.bisect_left(self._starts, end)
+        return i > 0 and self._reach[i - 1] > start
 
 
 Detector = Callable[[Prepared], list[Finding]]

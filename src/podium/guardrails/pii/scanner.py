@@ -118,7 +118,7 @@ class PiiScanner(LocalScanner):
         for detect in self._detectors:
             found.extend(f for f in detect(prepared) if f.kind in self.entities)
         if self._phones is not None:
-            prepared.taken = [(f.start, f.end) for f in found]
+            prepared.take([(f.start, f.end) for f in found])
             found.extend(self._phones(prepared))
         if self._ner is not None:
             found.extend(self._ner.find(text))
