@@ -99,6 +99,12 @@ def test_rejects_invalid(text: str) -> None:
             "sk-ant-api03-Ab3dEf6hIj9kLm2nOp5qRs8tUv",
         ),
         ('password = "Tr0ub4dor&3x!"', "assigned_secret", "Tr0ub4dor&3x!"),
+        (
+            "Her SSN is on file. The new db password is Qx7#mZ2$vL9p, keep it",
+            "assigned_secret",
+            "Qx7#mZ2$vL9p",
+        ),
+        ('{"user": "ana", "client_secret": "aB3dE5fG7hJ9kL"}', "assigned_secret", "aB3dE5fG7hJ9kL"),
         ("postgres://app:hunter2pass@db:5432/x", "url_password", "hunter2pass"),
         (
             "blob Zq8XvR2mN7pL4kJ9hG3fD6sA1wE5tY0uI8oP",

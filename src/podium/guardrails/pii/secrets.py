@@ -112,11 +112,17 @@ def find_secrets(p: Prepared) -> list[Finding]:
         ]
     lower = p.lower
     if any(word in lower for word in _ASSIGNED_WORDS):
-        # Only where an assignment can be: just before a ':' or '=' (found by a fast scan) or an " is ".
-        starts = {max(0, m.start() - _NAME_REACH) for m in _OPERATOR.finditer(text)}
+        # Only where an assignment can be: a ':' or '=' (found by a fast scan) or an " is ", with one
+        # of the secret-naming words just before it ("Her SSN is …" is not read again).
+        def named(at: int) -> bool:
+            before = lower[max(0, at - _NAME_REACH) : at]
+            return any(word in before for word in _ASSIGNED_WORDS)
+
+        starts = {max(0, m.start() - _NAME_REACH) for m in _OPERATOR.finditer(text) if named(m.start())}
         at = lower.find(" is ")
         while at >= 0:
-            starts.add(max(0, at - _NAME_REACH))
+            if named(at):
+                starts.add(max(0, at - _NAME_REACH))
             at = lower.find(" is ", at + 1)
         spans: list[list[int]] = []
         for start in sorted(starts):  # merged, so that no part of the text is read twice
