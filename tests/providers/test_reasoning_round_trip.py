@@ -42,6 +42,7 @@ def upstreams(sim_url: str) -> dict[str, Any]:
                 "aws": {"access_key_id": AWS_KEY_ID, "secret_access_key": SECRET},
             },
             "openai": {"type": "openai-compatible", "base_url": f"{sim_url}/v1", "api_key": SECRET},
+            "gemini": {"type": "gemini", "base_url": f"{sim_url}/v1beta", "api_key": SECRET},
         },
         "deployments": {
             # thinks when the caller enables thinking, and adds a redacted block
@@ -58,6 +59,19 @@ def upstreams(sim_url: str) -> dict[str, Any]:
                 "timeouts": fast,
             },
             "gpt": {"provider": "openai", "model": "echo", "capabilities": caps, "timeouts": fast},
+            "claude-plain": {
+                "provider": "anthropic",
+                "model": "echo",
+                "capabilities": caps,
+                "timeouts": fast,
+            },
+            # a thinking Gemini: its thoughtSignature must come back on the turn's first function call
+            "gemini": {
+                "provider": "gemini",
+                "model": "echo?thinking=true",
+                "capabilities": caps,
+                "timeouts": fast,
+            },
         },
     }
 
@@ -167,6 +181,44 @@ def test_responses_continuation_keeps_the_thinking(gw: GatewayThread) -> None:
         tools=[tool],
     )
     assert "sunny, 21C" in second.output_text
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_gemini_thought_signature_goes_back_on_the_function_call(
+    gw: GatewayThread, sim_url: str, stream: bool
+) -> None:
+    """Gemini's thoughtSignature reaches the caller as a signed thinking block and goes back on the
+    turn's first function call; without it, Gemini refuses the call."""
+    c = gw.anthropic()
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    first = ask(c, "gemini", stream, messages=question)
+    thinking = next(b for b in first.content if b.type == "thinking")
+    assert thinking.signature.startswith("gemini:")
+    signed = sim_requests(sim_url, ":")  # the Gemini paths: models/echo?…:generateContent
+    second = ask(c, "gemini", stream, messages=continuation(first))
+    assert "sunny, 21C" in next(b.text for b in second.content if b.type == "text")
+    sent = sim_requests(sim_url, ":")[len(signed)]["body"]["contents"]
+    model_turn = next(t for t in sent if t["role"] == "model")
+    call = next(p for p in model_turn["parts"] if "functionCall" in p)
+    assert call["thoughtSignature"] == thinking.signature.removeprefix("gemini:")
+    dropped = continuation(first)
+    dropped[1]["content"] = [b for b in dropped[1]["content"] if b["type"] == "tool_use"]
+    with pytest.raises(anthropic.BadRequestError) as err:
+        ask(c, "gemini", False, messages=dropped)
+    assert "missing a `thought_signature`" in err.value.message
+
+
+def test_gemini_signature_never_reaches_claude(gw: GatewayThread, sim_url: str) -> None:
+    """A conversation that moves from Gemini to Claude leaves Gemini's signature out: Claude would refuse it."""
+    c = gw.anthropic()
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    first = c.messages.create(model="gemini", max_tokens=300, tools=[WEATHER], messages=question)
+    second = c.messages.create(
+        model="claude-plain", max_tokens=300, tools=[WEATHER], messages=continuation(first)
+    )
+    assert "sunny, 21C" in second.content[-1].text
+    sent = sim_requests(sim_url, "/v1/messages")[-1]["body"]["messages"][1]["content"]
+    assert [b["type"] for b in sent] == ["tool_use"]
 
 
 def test_openai_upstream_gets_no_reasoning(gw: GatewayThread, sim_url: str) -> None:

@@ -34,6 +34,7 @@ from podium.canonical import (
     Usage,
 )
 from podium.simulator import server as core
+from podium.simulator import thinking
 from podium.simulator.behaviour import SimulatedError, Simulation
 from podium.simulator.dialects import error_response
 
@@ -81,6 +82,23 @@ def _parts(
         else:
             raise _Bad(f"Invalid JSON payload received. Unknown name in {where}.parts[{j}]: {sorted(p)}")
     return content, calls, results
+
+
+def unsigned_calls(body: dict[str, Any]) -> list[str]:
+    """The model turns whose first function call has no valid ``thoughtSignature``, as Gemini 3 names
+    them when a thinking model's tool call comes back without one."""
+    out = []
+    for i, c in enumerate(body.get("contents", [])):
+        if c.get("role") != "model":
+            continue
+        first = next((p for p in c.get("parts", []) if "functionCall" in p), None)
+        signature = first.get("thoughtSignature") if first is not None else None
+        if first is not None and not (isinstance(signature, str) and thinking.gemini_signature_ok(signature)):
+            out.append(
+                f"Function call `{first['functionCall'].get('name', '')}` in the {i + 1}. content block is "
+                "missing a `thought_signature`."
+            )
+    return out
 
 
 def _chat_request(model: str, body: dict[str, Any], stream: bool) -> ChatRequest:
@@ -143,6 +161,7 @@ class _Encoder:
         self.model = model
         self.id = ""
         self.calls: dict[tuple[int, int], list[str]] = {}
+        self.signatures: dict[int, str] = {}  # per candidate: its thinking, sealed
         self.usage: Usage | None = None
 
     def _response(self, candidates: list[dict[str, Any]], usage: bool = False) -> dict[str, Any]:
@@ -161,6 +180,11 @@ class _Encoder:
         if isinstance(event, ResponseStart):
             self.id = event.id
             return None
+        if isinstance(event, ReasoningDelta) and (event.signature or event.redacted):
+            # Gemini has no redacted thoughts; a signed block's signature is sealed for the turn's end.
+            if event.signature:
+                self.signatures[event.index] = thinking.gemini_signature(event.signature)
+            return None
         if isinstance(event, TextDelta | ReasoningDelta):
             part: dict[str, Any] = {"text": event.text}
             if isinstance(event, ReasoningDelta):
@@ -172,11 +196,17 @@ class _Encoder:
             call[1] += event.arguments
             return None
         if isinstance(event, Finish):
-            parts = [
+            parts: list[dict[str, Any]] = [
                 {"functionCall": {"name": name, "args": json.loads(args or "{}")}}
                 for (index, _), (name, args) in sorted(self.calls.items())
                 if index == event.index
             ]
+            signature = self.signatures.pop(event.index, None)
+            if signature is not None:  # on the first function call; else on a last, empty text part
+                if parts:
+                    parts[0]["thoughtSignature"] = signature
+                else:
+                    parts.append({"text": "", "thoughtSignature": signature})
             candidate: dict[str, Any] = {"finishReason": _FINISH[event.reason], "index": event.index}
             candidate["content"] = {"role": "model", "parts": parts}
             return self._response([candidate])
@@ -227,13 +257,16 @@ async def _generate(request: web.Request) -> web.StreamResponse:
     if stream and request.query.get("alt") != "sse":
         return error_response(dialect, 400, "the simulator streams only with ?alt=sse")  # type: ignore[arg-type]
     try:
-        chat = _chat_request(model, json.loads(await request.read()), stream)
+        body = json.loads(await request.read())
+        chat = _chat_request(model, body, stream)
     except (ValueError, KeyError, TypeError, AttributeError, _Bad) as exc:
         return error_response(dialect, 400, f"Invalid JSON payload received: {exc}")  # type: ignore[arg-type]
     sim = _sim(request, model)
     if isinstance(sim, web.Response):
         return sim
     spec = sim.spec
+    if spec.thinking and (unsigned := unsigned_calls(body)):
+        return error_response(dialect, 400, " ".join(unsigned))  # type: ignore[arg-type]
     fail = _fail_for(dialect)
     try:
         events = sim.chat(chat)

@@ -6,7 +6,10 @@ text, and with ``redacted_thinking=true`` a redacted block of opaque data. When 
 continues, the Anthropic and Bedrock front ends check the history as Claude does: every thinking block
 must come back with its text and signature unchanged, every redacted block with its data unchanged,
 and the last assistant turn, when it called tools, must still start with its thinking — otherwise
-the answer is a 400, so a gateway that drops or edits reasoning on the way fails a test.
+the answer is a 400, so a gateway that drops or edits reasoning on the way fails a test. The Gemini
+front end seals the thinking into a ``thoughtSignature`` on the turn's first function call (or its
+last part) and, like Gemini 3, refuses a thinking turn's function call that comes back without a
+valid one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ import hmac
 
 from podium.canonical import ChatRequest, Event, ReasoningDelta
 
-__all__ = ["SimulatedReasoningError", "check_history", "requested", "signature", "thoughts"]
+__all__ = [
+    "SimulatedReasoningError",
+    "check_history",
+    "gemini_signature",
+    "gemini_signature_ok",
+    "requested",
+    "signature",
+    "thoughts",
+]
 
 _KEY = b"podium-simulator-thinking"  # a fixed key: signatures are checkable by any simulator process
 _REDACTED_PREFIX = b"sim-redacted:"
@@ -31,21 +42,30 @@ def signature(text: str) -> str:
     return base64.b64encode(hmac.digest(_KEY, text.encode(), hashlib.sha256)).decode()
 
 
-def _redacted_data(source: str) -> str:
-    mac = hmac.digest(_KEY, _REDACTED_PREFIX + source.encode(), hashlib.sha256)
-    return base64.b64encode(_REDACTED_PREFIX + source.encode()[:64] + b"\x00" + mac).decode()
+def _sealed(prefix: bytes, source: str) -> str:
+    """Opaque data (base64) that this simulator can later tell it made: ``prefix``, a bit of the
+    source, and their HMAC."""
+    body = prefix + source.encode()[:64]
+    return base64.b64encode(body + b"\x00" + hmac.digest(_KEY, body, hashlib.sha256)).decode()
 
 
-def _redacted_ok(data: str) -> bool:
+def _sealed_ok(prefix: bytes, data: str) -> bool:
     try:
         raw = base64.b64decode(data, validate=True)
     except ValueError:
         return False
     body, sep, mac = raw.rpartition(b"\x00")
-    if not sep or not body.startswith(_REDACTED_PREFIX):
+    if not sep or not body.startswith(prefix):
         return False
-    expected = hmac.digest(_KEY, body, hashlib.sha256)
-    return hmac.compare_digest(mac, expected)
+    return hmac.compare_digest(mac, hmac.digest(_KEY, body, hashlib.sha256))
+
+
+def _redacted_data(source: str) -> str:
+    return _sealed(_REDACTED_PREFIX, source)
+
+
+def _redacted_ok(data: str) -> bool:
+    return _sealed_ok(_REDACTED_PREFIX, data)
 
 
 def requested(request: ChatRequest, *, knob: bool) -> bool:
@@ -67,6 +87,18 @@ def thoughts(source: str, *, index: int, redacted: bool) -> list[Event]:
     if redacted:
         events.append(ReasoningDelta(text="", redacted=_redacted_data(source), index=index))
     return events
+
+
+_GEMINI_PREFIX = b"sim-thought:"
+
+
+def gemini_signature(source: str) -> str:
+    """A Gemini ``thoughtSignature``: opaque, and checkable without the thoughts it seals."""
+    return _sealed(_GEMINI_PREFIX, source)
+
+
+def gemini_signature_ok(value: str) -> bool:
+    return _sealed_ok(_GEMINI_PREFIX, value)
 
 
 def check_history(request: ChatRequest) -> None:

@@ -45,6 +45,7 @@ from podium.wire import anthropic_types as w
 from podium.wire.translation import (
     JSON_TOOL,
     call_names,
+    claude_signature,
     content_blocks,
     data_image,
     refuse,
@@ -116,8 +117,8 @@ def _reasoning(blocks: tuple[Reasoning, ...]) -> list[dict[str, Any]]:
     for r in blocks:
         if r.redacted is not None:
             out.append({"type": "redacted_thinking", "data": r.redacted})
-        elif r.signature is not None:
-            out.append({"type": "thinking", "thinking": r.text, "signature": r.signature})
+        elif (signature := claude_signature(r)) is not None:
+            out.append({"type": "thinking", "thinking": r.text, "signature": signature})
     return out
 
 

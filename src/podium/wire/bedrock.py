@@ -48,6 +48,7 @@ from podium.wire.eventstream import EventMessage
 from podium.wire.translation import (
     JSON_TOOL,
     call_names,
+    claude_signature,
     content_blocks,
     data_image,
     image_format,
@@ -119,8 +120,8 @@ def _reasoning(blocks: tuple[Reasoning, ...]) -> list[dict[str, Any]]:
     for r in blocks:
         if r.redacted is not None:
             out.append({"reasoningContent": {"redactedContent": r.redacted}})
-        elif r.signature is not None:
-            out.append({"reasoningContent": {"reasoningText": {"text": r.text, "signature": r.signature}}})
+        elif (signature := claude_signature(r)) is not None:
+            out.append({"reasoningContent": {"reasoningText": {"text": r.text, "signature": signature}}})
     return out
 
 

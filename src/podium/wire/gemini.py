@@ -6,7 +6,9 @@ What translates: system and developer messages (→ ``systemInstruction``), text
 with ``parametersJsonSchema``), ``tool_choice`` (→ ``toolConfig.functionCallingConfig``),
 ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``n`` (``candidateCount``), ``seed``, the
 penalties, and JSON output (``responseMimeType`` + ``responseJsonSchema``). Thought parts come back
-as :class:`ReasoningDelta`; a safety block (``promptFeedback.blockReason`` or a safety
+as :class:`ReasoningDelta`, and a part's ``thoughtSignature`` as a signed one (marked
+:data:`~podium.wire.translation.GEMINI_SIGNED`) that goes back on the turn's first function call, as
+Gemini requires of a thinking model's tool calls; a safety block (``promptFeedback.blockReason`` or a safety
 ``finishReason``) is a ``content_filter`` finish, not an error.
 
 Refused by name: ``logprobs``, ``top_logprobs``, ``parallel_tool_calls: false``, OpenAI ``metadata``,
@@ -42,6 +44,7 @@ from podium.canonical import (
 from podium.errors import RequestError, UpstreamProtocolError
 from podium.wire import gemini_types as w
 from podium.wire.translation import (
+    GEMINI_SIGNED,
     call_names,
     content_blocks,
     data_image,
@@ -122,6 +125,18 @@ def _function_response(m: Message, name: str) -> dict[str, Any]:
     return {"functionResponse": {"name": name, "response": response}}
 
 
+def _sign(m: Message, parts: list[dict[str, Any]]) -> None:
+    """Give the turn's thought signature back where Gemini puts it: on the first function call, else
+    on the last part. Gemini refuses a function call of a thinking turn that comes back without it."""
+    signature = next(
+        (r.signature for r in m.reasoning if r.signature and r.signature.startswith(GEMINI_SIGNED)), None
+    )
+    if signature is None or not parts:
+        return
+    target = next((p for p in parts if "functionCall" in p), parts[-1])
+    target["thoughtSignature"] = signature.removeprefix(GEMINI_SIGNED)
+
+
 def _contents(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     names = call_names(messages)
     system: list[dict[str, Any]] = []
@@ -142,6 +157,7 @@ def _contents(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]], list
             for k, c in enumerate(m.tool_calls):
                 args = tool_input(c.arguments, f"{where}.tool_calls[{k}].function.arguments")
                 parts.append({"functionCall": {"name": c.name, "args": args}})
+            _sign(m, parts)
         else:
             role = "user"
             parts = _parts(m.content, where)
@@ -281,6 +297,9 @@ class StreamDecoder:
         for cand in r.candidates:
             index = cand.index
             for part in cand.content.parts if cand.content else ():
+                if part.thought_signature:  # the turn's thinking, sealed: it goes back with the turn
+                    signature = GEMINI_SIGNED + part.thought_signature
+                    events.append(ReasoningDelta(text="", signature=signature, index=index))
                 if part.function_call is not None:
                     fc = part.function_call
                     k = self._calls.get(index, 0)

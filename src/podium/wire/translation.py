@@ -16,20 +16,33 @@ from typing import Any
 
 import msgspec
 
-from podium.canonical import ChatRequest, ImagePart, Message, Part, TextPart
+from podium.canonical import ChatRequest, ImagePart, Message, Part, Reasoning, TextPart
 from podium.errors import RequestError, UnsupportedFeature
 
 __all__ = [
+    "GEMINI_SIGNED",
     "IMAGE_MEDIA_TYPES",
     "JSON_TOOL",
     "DataImage",
     "call_names",
+    "claude_signature",
     "content_blocks",
     "data_image",
     "refuse",
     "refuse_unsupported",
     "tool_input",
 ]
+
+# Gemini's thought signatures are marked so that each provider gets back only its own: Claude (direct
+# or on Bedrock) refuses a signature it did not make, and Gemini wants its own on the part it came on.
+GEMINI_SIGNED = "gemini:"
+
+
+def claude_signature(r: Reasoning) -> str | None:
+    """The signature of a reasoning block that Claude can check: none for unsigned or Gemini's blocks."""
+    s = r.signature
+    return None if s is None or s.startswith(GEMINI_SIGNED) else s
+
 
 # The formats Anthropic, Gemini and Bedrock all accept for inline images.
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
