@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
 from podium.simulator.thinking import signature
@@ -219,6 +220,57 @@ def test_gemini_signature_never_reaches_claude(gw: GatewayThread, sim_url: str) 
     assert "sunny, 21C" in second.content[-1].text
     sent = sim_requests(sim_url, "/v1/messages")[-1]["body"]["messages"][1]["content"]
     assert [b["type"] for b in sent] == ["tool_use"]
+
+
+def _chat_first_turn(c: Any, stream: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Ask through Chat Completions; the assistant turn to send back, and its thinking_blocks."""
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER["input_schema"]}}
+    kwargs: Any = {
+        "model": "claude",
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "tools": [tool],
+    }
+    if not stream:
+        message = c.chat.completions.create(**kwargs).choices[0].message
+        blocks = (message.model_extra or {}).get("thinking_blocks") or []
+        return {"role": "assistant", "tool_calls": [t.model_dump() for t in message.tool_calls]}, blocks
+    blocks, calls = [], {}
+    for chunk in c.chat.completions.create(**kwargs, stream=True):
+        for choice in chunk.choices:
+            blocks += (choice.delta.model_extra or {}).get("thinking_blocks") or []
+            for t in choice.delta.tool_calls or ():
+                call = calls.setdefault(
+                    t.index, {"id": t.id, "type": "function", "function": {"name": "", "arguments": ""}}
+                )
+                call["function"]["name"] += t.function.name or ""
+                call["function"]["arguments"] += t.function.arguments or ""
+    return {"role": "assistant", "tool_calls": list(calls.values())}, blocks
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_chat_completions_callers_send_thinking_blocks_back(
+    gw: GatewayThread, sim_url: str, stream: bool
+) -> None:
+    """Chat Completions callers get Claude's signed thinking as `thinking_blocks` and, sending them back on the
+    assistant turn, continue a tool call that Claude would otherwise refuse."""
+    c = gw.openai()
+    turn, blocks = _chat_first_turn(c, stream)
+    assert [b["type"] for b in blocks] == ["thinking", "redacted_thinking"]
+    assert blocks[0]["signature"] == signature(blocks[0]["thinking"])
+    result = {"role": "tool", "tool_call_id": turn["tool_calls"][0]["id"], "content": "sunny, 21C"}
+    question: Any = {"role": "user", "content": "What is the weather in Paris?"}
+    second = c.chat.completions.create(
+        model="claude", messages=[question, {**turn, "thinking_blocks": blocks}, result]
+    )
+    assert "sunny, 21C" in (second.choices[0].message.content or "")
+    sent = sim_requests(sim_url, "/v1/messages")[-1]["body"]["messages"][1]["content"]
+    assert sent[:2] == [
+        {"type": "thinking", "thinking": blocks[0]["thinking"], "signature": blocks[0]["signature"]},
+        {"type": "redacted_thinking", "data": blocks[1]["data"]},
+    ]
+    with pytest.raises(openai.BadRequestError) as err:
+        c.chat.completions.create(model="claude", messages=[question, turn, result])
+    assert "must start with a thinking block" in err.value.message
 
 
 def test_openai_upstream_gets_no_reasoning(gw: GatewayThread, sim_url: str) -> None:

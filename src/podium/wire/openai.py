@@ -28,6 +28,7 @@ from podium.canonical import (
     JsonSchemaFormat,
     Message,
     Part,
+    Reasoning,
     ReasoningDelta,
     RefusalDelta,
     ResponseStart,
@@ -199,6 +200,10 @@ def _message_to_canonical(m: w.WireMessage, i: int) -> Message:
         raise RequestError(
             "A message with role 'tool' needs `tool_call_id`.", param=f"messages[{i}].tool_call_id"
         )
+    if m.thinking_blocks and role != "assistant":
+        raise RequestError(
+            "Only an assistant message carries `thinking_blocks`.", param=f"messages[{i}].thinking_blocks"
+        )
     return Message(
         role=role,
         content=content,
@@ -208,7 +213,22 @@ def _message_to_canonical(m: w.WireMessage, i: int) -> Message:
             for c in m.tool_calls or ()
         ),
         tool_call_id=m.tool_call_id,
+        reasoning=tuple(
+            Reasoning(redacted=b.data)
+            if b.type == "redacted_thinking"
+            else Reasoning(text=b.thinking, signature=b.signature)
+            for b in m.thinking_blocks or ()
+        ),
     )
+
+
+def _thinking_block(r: Reasoning) -> dict[str, Any] | None:
+    """A signed or redacted reasoning block as the caller gets it to send back (unsigned: nothing to send)."""
+    if r.redacted is not None:
+        return {"type": "redacted_thinking", "data": r.redacted}
+    if r.signature is not None:
+        return {"type": "thinking", "thinking": r.text, "signature": r.signature}
+    return None
 
 
 def parse_embedding_request(body: bytes) -> tuple[EmbeddingRequest, str]:
@@ -514,6 +534,7 @@ class _OutDelta(msgspec.Struct, omit_defaults=True):
     content: str | None = None
     refusal: str | None = None
     reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None  # each block whole, once its signature came
     tool_calls: list[_OutToolCall] | None = None
 
 
@@ -563,7 +584,7 @@ def _out_usage(u: Usage) -> _OutUsage:
 class ChunkEncoder:
     """Turns events into OpenAI ``chat.completion.chunk`` SSE frames for one response."""
 
-    __slots__ = ("_created", "_fingerprint", "_id", "_include_usage", "_model", "_roles_sent")
+    __slots__ = ("_created", "_fingerprint", "_id", "_include_usage", "_model", "_roles_sent", "_thinking")
 
     def __init__(self, *, model: str, include_usage: bool) -> None:
         self._id = ""
@@ -572,6 +593,7 @@ class ChunkEncoder:
         self._fingerprint: str | None = None
         self._include_usage = include_usage
         self._roles_sent: set[int] = set()
+        self._thinking: dict[int, list[str]] = {}  # per choice: the reasoning block's text so far
 
     def _frame(self, choices: list[_OutChunkChoice], usage: _OutUsage | None = None) -> bytes:
         chunk = _OutChunk(
@@ -639,10 +661,22 @@ class ChunkEncoder:
             return self._frame([], _out_usage(event)) if self._include_usage else None
         if isinstance(event, RefusalDelta):
             return self._delta(event.index, _OutDelta(refusal=event.text))
-        # the last kind left: a ReasoningDelta (a signature or redacted data alone has no text to show)
-        if not event.text:
-            return None
-        return self._delta(event.index, _OutDelta(reasoning_content=event.text))
+        # the last kind left: a ReasoningDelta. Its text streams as reasoning_content; a signature ends
+        # its block, which then goes out whole in thinking_blocks (with redacted data: one of its own).
+        pieces = self._thinking.setdefault(event.index, [])
+        if event.text:
+            pieces.append(event.text)
+        block = None
+        if event.redacted is not None:
+            block = _thinking_block(Reasoning(redacted=event.redacted))
+        elif event.signature is not None:
+            block = _thinking_block(Reasoning(text="".join(pieces), signature=event.signature))
+            pieces.clear()
+        if block is None:
+            return self._delta(event.index, _OutDelta(reasoning_content=event.text)) if event.text else None
+        return self._delta(
+            event.index, _OutDelta(reasoning_content=event.text or None, thinking_blocks=[block])
+        )
 
 
 class _OutMessage(msgspec.Struct, omit_defaults=True):
@@ -651,6 +685,7 @@ class _OutMessage(msgspec.Struct, omit_defaults=True):
     refusal: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class _OutChoice(msgspec.Struct):
@@ -700,6 +735,7 @@ def _out_choice(c: Choice) -> _OutChoice:
             refusal=c.refusal,
             tool_calls=tool_calls,
             reasoning_content=c.reasoning,
+            thinking_blocks=[b for r in c.reasoning_blocks if (b := _thinking_block(r)) is not None] or None,
         ),
         finish_reason=c.finish_reason,
         logprobs=_logprobs(c.logprobs),

@@ -65,6 +65,15 @@ class WireToolCall(_In):
     type: Literal["function"] = "function"
 
 
+class WireThinkingBlock(_In):
+    """A block of the model's earlier reasoning, as Podium (and LiteLLM) return it in ``thinking_blocks``."""
+
+    type: Literal["thinking", "redacted_thinking"]
+    thinking: str = ""
+    signature: str | None = None
+    data: str | None = None
+
+
 class WireMessage(_In):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[WirePart] | None = None
@@ -72,6 +81,7 @@ class WireMessage(_In):
     tool_calls: list[WireToolCall] | None = None
     tool_call_id: str | None = None
     refusal: str | None = None
+    thinking_blocks: list[WireThinkingBlock] | None = None  # an assistant turn's signed reasoning, sent back
 
 
 class WireFunctionDef(_In):
