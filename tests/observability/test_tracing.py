@@ -142,37 +142,10 @@ def test_content_capture_is_redacted(tmp_path: Path) -> None:
         gw.stop()
 
 
-def test_traceparent_reaches_the_upstream(tmp_path: Path, simulator: str) -> None:  # noqa: F811
-    """The attempt's own traceparent (same trace as the caller's) is sent to an HTTP upstream."""
-    extra = upstream_config(simulator)
-    extra["observability"] = {"tracing": {"enabled": True}}
-    gw = GatewayThread(make_config(extra), sqlite_url(tmp_path)).start()
-    try:
-        exporter = _exporter(gw)
-        client = gw.openai()  # closed by gw.stop() even if the test fails before close()
-        client.chat.completions.create(
-            model="up-echo",
-            messages=[{"role": "user", "content": "propagate"}],
-            extra_headers={"traceparent": TRACEPARENT},
-        )
-        client.close()
-        gw.wait_records(1)
-        with urllib.request.urlopen(simulator.removesuffix("/v1") + "/sim/requests", timeout=5) as resp:
-            seen = json.loads(resp.read())
-        chat = [r for r in seen if r["path"].endswith("/chat/completions")][-1]
-        headers = chat["headers"]
-        attempt = next(s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT)
-        assert headers["traceparent"] == f"00-{CALLER_TRACE}-{attempt.context.span_id:016x}-01"
-    finally:
-        gw.stop()
-
-
-def test_unsampled_request_passes_its_trace_upstream_and_records_nothing(
-    tmp_path: Path,
-    simulator: str,  # noqa: F811
-) -> None:
-    """A caller's unsampled traceparent is continued upstream (same trace, flag 00); no span is recorded."""
-    extra = upstream_config(simulator)
+def _sent_upstream(tmp_path: Path, sim_url: str, traceparent: str) -> tuple[str, list[ReadableSpan]]:
+    """A chat through a gateway with tracing on whose caller sent ``traceparent``: the traceparent the
+    HTTP upstream received, and the spans recorded."""
+    extra = upstream_config(sim_url)
     extra["observability"] = {"tracing": {"enabled": True, "sample_ratio": 1.0}}
     gw = GatewayThread(make_config(extra), sqlite_url(tmp_path)).start()
     try:
@@ -180,20 +153,36 @@ def test_unsampled_request_passes_its_trace_upstream_and_records_nothing(
         client = gw.openai()  # closed by gw.stop() even if the test fails before close()
         client.chat.completions.create(
             model="up-echo",
-            messages=[{"role": "user", "content": "not sampled"}],
-            extra_headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-00"},
+            messages=[{"role": "user", "content": "propagate"}],
+            extra_headers={"traceparent": traceparent},
         )
         client.close()
         gw.wait_records(1)
-        with urllib.request.urlopen(simulator.removesuffix("/v1") + "/sim/requests", timeout=5) as resp:
+        with urllib.request.urlopen(sim_url.removesuffix("/v1") + "/sim/requests", timeout=5) as resp:
             seen = json.loads(resp.read())
-        sent = [r for r in seen if r["path"].endswith("/chat/completions")][-1]["headers"]["traceparent"]
-        version, trace_id, span_id, flags = sent.split("-")
-        assert (version, trace_id, flags) == ("00", CALLER_TRACE, "00")
-        assert len(span_id) == 16 and int(span_id, 16) != 0
-        assert list(exporter.get_finished_spans()) == []
+        chat = [r for r in seen if r["path"].endswith("/chat/completions")][-1]
+        return chat["headers"]["traceparent"], list(exporter.get_finished_spans())
     finally:
         gw.stop()
+
+
+def test_traceparent_reaches_the_upstream(tmp_path: Path, simulator: str) -> None:  # noqa: F811
+    """The attempt's own traceparent (same trace as the caller's) is sent to an HTTP upstream."""
+    sent, spans = _sent_upstream(tmp_path, simulator, TRACEPARENT)
+    attempt = next(s for s in spans if s.kind == SpanKind.CLIENT)
+    assert sent == f"00-{CALLER_TRACE}-{attempt.context.span_id:016x}-01"
+
+
+def test_unsampled_request_passes_its_trace_upstream_and_records_nothing(
+    tmp_path: Path,
+    simulator: str,  # noqa: F811
+) -> None:
+    """A caller's unsampled traceparent is continued upstream (same trace, flag 00); no span is recorded."""
+    sent, spans = _sent_upstream(tmp_path, simulator, f"00-{CALLER_TRACE}-{CALLER_SPAN}-00")
+    version, trace_id, span_id, flags = sent.split("-")
+    assert (version, trace_id, flags) == ("00", CALLER_TRACE, "00")
+    assert len(span_id) == 16 and int(span_id, 16) != 0
+    assert spans == []
 
 
 def test_tracing_off_makes_no_spans(tmp_path: Path) -> None:

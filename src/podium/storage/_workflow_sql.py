@@ -525,18 +525,17 @@ class WorkflowSQL:
                 f"WHERE id = {m(3)}",
                 (reviewer, at, task_id),
             )
-            await self._run_event(
-                tx,
-                task.run_id,
-                RunEvent(
-                    run_id=task.run_id,
-                    at=at,
-                    type="review.claimed",
-                    step=task.step_key,
-                    data={"review": task_id, "reviewer": reviewer},
-                ),
-            )
+            await self._review_event(tx, task, at, "review.claimed", {"reviewer": reviewer})
         return msgspec.structs.replace(task, status="claimed", claimed_by=reviewer, claimed_at=at)
+
+    async def _review_event(
+        self, tx: Tx, task: ReviewTask, at: float, kind: str, data: dict[str, Any]
+    ) -> None:
+        """One event of a review's life on its (paused) run: the review's id, then ``data``."""
+        event = RunEvent(
+            run_id=task.run_id, at=at, type=kind, step=task.step_key, data={"review": task.id, **data}
+        )
+        await self._run_event(tx, task.run_id, event)
 
     async def _run_event(self, tx: Tx, run_id: str, *events: RunEvent) -> None:
         """Append events to a run that no executor holds (a paused one): seqs drawn under the row's lock."""
@@ -591,17 +590,8 @@ class WorkflowSQL:
                 "rejected": "reject",
                 "expired": "expire",
             }[status]
-            await self._run_event(
-                tx,
-                task.run_id,
-                RunEvent(
-                    run_id=task.run_id,
-                    at=at,
-                    type="review.decided" if status != "expired" else "review.expired",
-                    step=task.step_key,
-                    data={"review": task_id, "decision": decision, "reviewer": reviewer},
-                ),
-            )
+            kind = "review.decided" if status != "expired" else "review.expired"
+            await self._review_event(tx, task, at, kind, {"decision": decision, "reviewer": reviewer})
         return msgspec.structs.replace(
             task, status=status, decided_by=reviewer, decided_at=at, reason=reason, result=result
         )
@@ -626,17 +616,7 @@ class WorkflowSQL:
             await tx.run(
                 f"UPDATE review_tasks SET escalated = 1, role = {m(1)} WHERE id = {m(2)}", (role, task_id)
             )
-            await self._run_event(
-                tx,
-                task.run_id,
-                RunEvent(
-                    run_id=task.run_id,
-                    at=at,
-                    type="review.escalated",
-                    step=task.step_key,
-                    data={"review": task_id, "role": role},
-                ),
-            )
+            await self._review_event(tx, task, at, "review.escalated", {"role": role})
         return msgspec.structs.replace(task, escalated=True, role=role)
 
     async def review_backlog(self) -> int:

@@ -493,20 +493,9 @@ class Execution:
             except ExpressionError as e:
                 error, retryable = str(e), False
             else:
-                done = self._record(
-                    key,
-                    step,
-                    "succeeded",
-                    input=input_,
-                    started=started_wall,
-                    attempts=attempts,
-                    output=output,
-                    finished_at=time.time(),
-                    duration_ms=round((time.perf_counter() - t0) * 1000, 3),
-                    cost_usd=spent.cost,
-                    request_ids=tuple(spent.request_ids),
+                await self._step_done(
+                    step, key, "succeeded", input_, started_wall, attempts, spent, t0, output=output
                 )
-                await self._checkpoint(step=done, events=[self._step_event(done)], cost=spent.cost)
                 return Outcome("succeeded", output)
             if not retryable or attempts >= tries:
                 if which == "attempt" and error is not None and error.startswith("the attempt timed out"):
@@ -540,21 +529,39 @@ class Execution:
             if timed_out == "step":
                 error = f"the step's budget of {step.budget_ms} ms ran out"
             status = "skipped" if step.on_timeout == "skip" else "timed_out"
-        final = self._record(
+        await self._step_done(step, key, status, input_, started_wall, attempts, spent, t0, error=error)
+        return Outcome(status, None, error)
+
+    async def _step_done(
+        self,
+        step: Step,
+        key: str,
+        status: Literal["succeeded", "failed", "timed_out", "skipped"],
+        input_: Any,
+        started_wall: float,
+        attempts: int,
+        spent: Spent,
+        t0: float,
+        *,
+        output: Any = None,
+        error: str | None = None,
+    ) -> None:
+        """Checkpoint a worked step's end: its record (with what it spent) and its event."""
+        record = self._record(
             key,
             step,
             status,
             input=input_,
             started=started_wall,
             attempts=attempts,
+            output=output,
             error=error,
             finished_at=time.time(),
             duration_ms=round((time.perf_counter() - t0) * 1000, 3),
             cost_usd=spent.cost,
             request_ids=tuple(spent.request_ids),
         )
-        await self._checkpoint(step=final, events=[self._step_event(final)], cost=spent.cost)
-        return Outcome(status, None, error)
+        await self._checkpoint(step=record, events=[self._step_event(record)], cost=spent.cost)
 
     def _prepare(
         self, flow: Flow, step: Step, data: dict[str, Any], key: str
