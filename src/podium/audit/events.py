@@ -13,6 +13,7 @@ from podium.storage.audit_records import AuditEvent
 
 if TYPE_CHECKING:
     from podium.collect import Collector
+    from podium.errors import PodiumError
     from podium.gateway.call import Call
     from podium.storage.records import RequestRecord
 
@@ -49,9 +50,7 @@ def denied_event(
     actor: str,
     action: str,
     resource: str,
-    reason: str,
-    code: str | None,
-    status: int,
+    error: PodiumError,
     remote: str | None,
 ) -> AuditEvent:
     """A refused request: a forged or expired token, a missing permission, another tenant's resource."""
@@ -62,7 +61,7 @@ def denied_event(
         action=action,
         resource=resource,
         outcome="denied",
-        details={"status": status, "code": code, "reason": reason, "remote": remote},
+        details={"status": error.status, "code": error.code, "reason": error.message, "remote": remote},
     )
 
 

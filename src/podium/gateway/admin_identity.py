@@ -425,9 +425,7 @@ async def login(gw: Gateway, request: web.BaseRequest) -> web.StreamResponse:
                 actor=f"login:{spec.username}" if spec else "anonymous",
                 action="admin.login",
                 resource=request.path,
-                reason=exc.message,
-                code=exc.code,
-                status=exc.status,
+                error=exc,
                 remote=request.remote,
             )
         )

@@ -194,9 +194,7 @@ def _audit_failure(
                 actor=actor,
                 action=action,
                 resource=request.path,
-                reason=exc.message,
-                code=exc.code,
-                status=exc.status,
+                error=exc,
                 remote=_remote(request),
             )
         )

@@ -172,18 +172,15 @@ async def run_events(gw: Gateway, request: web.BaseRequest, run_id: str) -> web.
         after = _after(request)
         await gw.workflows.get(run_id, tenant=principal.tenant)  # a 404 before the stream starts
     except PodiumError as exc:
-        if isinstance(
-            exc, AuthenticationError | PermissionDenied
-        ):  # refusals are audited, as on admin routes
+        # Refusals are audited, as on admin routes.
+        if isinstance(exc, AuthenticationError | PermissionDenied):
             gw.audit.submit(
                 denied_event(
                     tenant=principal.tenant if principal else gw.identity.root_tenant,
                     actor=principal.actor if principal else "anonymous",
                     action="admin.run_events",
                     resource=request.path,
-                    reason=exc.message,
-                    code=exc.code,
-                    status=exc.status,
+                    error=exc,
                     remote=request.remote,
                 )
             )
