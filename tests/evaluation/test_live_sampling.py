@@ -78,13 +78,16 @@ def test_sampled_scores_reach_usage_analytics(tmp_path: Path) -> None:
 
 
 def test_usage_rejects_bad_queries(tmp_path: Path) -> None:
-    """An unknown dimension or format is a 400 that names the parameter; scopes stay in the tenant."""
+    """An unknown dimension, format or out-of-range limit is a 400 that names the parameter; scopes stay in the tenant."""
     gw = GatewayThread(make_config(), sqlite_url(tmp_path)).start()
     try:
         bad = call(gw.url, "GET", "/admin/usage?group_by=colour", token=gw.admin_key)
         assert bad.status == 400 and bad.json()["error"]["param"] == "group_by"
         bad = call(gw.url, "GET", "/admin/usage?format=xml", token=gw.admin_key)
         assert bad.status == 400 and bad.json()["error"]["param"] == "format"
+        for path in ("/admin/usage?limit=0", "/admin/requests?limit=0", "/admin/requests?limit=1001"):
+            bad = call(gw.url, "GET", path, token=gw.admin_key)  # 0 is refused, not read as "the default"
+            assert bad.status == 400 and bad.json()["error"]["param"] == "limit", path
         assert call(gw.url, "GET", "/admin/usage", token=gw.key).status == 403  # an inference-only key
     finally:
         gw.stop()

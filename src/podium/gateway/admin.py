@@ -11,7 +11,7 @@ from aiohttp import web
 from podium import keys as key_service
 from podium.errors import NotFound, RequestError
 from podium.gateway.http_io import read_json_body
-from podium.gateway.permissions import OtherTenant, admin_route, query_float, query_int
+from podium.gateway.permissions import OtherTenant, admin_route, query_float, query_int, query_limit
 from podium.gateway.router import Route
 from podium.identity.principal import Principal
 from podium.identity.roles import key_roles
@@ -111,9 +111,7 @@ _REQUEST_QUERY = (
 async def list_requests(gw: Gateway, request: web.BaseRequest, principal: Principal) -> tuple[int, Any]:
     """The request log of the caller's tenant, newest first."""
     q = request.query
-    limit = query_int(request, "limit") or 50
-    if not 1 <= limit <= 1000:
-        raise RequestError("'limit' must be between 1 and 1000.", param="limit")
+    limit = query_limit(request, 50)
     page = await gw.storage.requests.query(
         RequestQuery(
             key_id=q.get("key_id") or None,

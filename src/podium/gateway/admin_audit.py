@@ -11,7 +11,7 @@ from aiohttp import web
 from podium.audit.checkpoints import Signer, make_checkpoint
 from podium.audit.verify import entries, verify_chain
 from podium.errors import RequestError
-from podium.gateway.permissions import Raw, admin_route, query_int
+from podium.gateway.permissions import Raw, admin_route, query_int, query_limit
 from podium.gateway.router import Route
 from podium.identity.principal import Principal
 from podium.storage.audit_records import AuditCheckpoint, AuditEntry
@@ -43,9 +43,7 @@ class VerifyReport(msgspec.Struct, frozen=True):
 )
 async def list_audit(gw: Gateway, request: web.BaseRequest, principal: Principal) -> tuple[int, Any]:
     """The caller's tenant's audit entries, newest first."""
-    limit = query_int(request, "limit") or 50
-    if not 1 <= limit <= 1000:
-        raise RequestError("'limit' must be between 1 and 1000.", param="limit")
+    limit = query_limit(request, 50)
     await gw.audit.flush()
     found = await gw.storage.audit.recent(
         tenant=principal.tenant, before=query_int(request, "before"), limit=limit

@@ -220,6 +220,16 @@ def query_int(request: web.BaseRequest, name: str) -> int | None:
         raise RequestError(f"Query parameter '{name}' must be an integer.", param=name) from None
 
 
+def query_limit(request: web.BaseRequest, default: int, most: int = 1000) -> int:
+    """The ``limit`` query parameter: ``default`` when absent, a 400 outside 1..``most`` (0 included)."""
+    limit = query_int(request, "limit")
+    if limit is None:
+        return default
+    if not 1 <= limit <= most:
+        raise RequestError(f"'limit' must be between 1 and {most}.", param="limit")
+    return limit
+
+
 def query_float(request: web.BaseRequest, name: str) -> float | None:
     value = request.query.get(name)
     if value is None or value == "":

@@ -27,7 +27,7 @@ from podium.audit.events import admin_event
 from podium.errors import PermissionDenied, RequestError
 from podium.gateway.admin import decode_body
 from podium.gateway.http_io import read_json_body
-from podium.gateway.permissions import admin_route, query_int
+from podium.gateway.permissions import admin_route, query_limit
 from podium.gateway.router import Route
 from podium.gateway.workflow_views import ReviewView, review_view
 from podium.identity.principal import Principal
@@ -85,9 +85,7 @@ _REVIEW_QUERY = (
 async def list_reviews(gw: Gateway, request: web.BaseRequest, principal: Principal) -> tuple[int, Any]:
     """The caller's tenant's review tasks, oldest first: open ones (pending or claimed) by default."""
     q = request.query
-    limit = query_int(request, "limit") or 100
-    if not 1 <= limit <= 1000:
-        raise RequestError("'limit' must be between 1 and 1000.", param="limit")
+    limit = query_limit(request, 100)
     status = q.get("status") or None
     if status is not None and status not in _STATUSES:
         raise RequestError(f"'status' must be one of {', '.join(_STATUSES)}.", param="status")

@@ -32,7 +32,7 @@ from podium.audit.events import denied_event
 from podium.errors import AuthenticationError, PermissionDenied, PodiumError, RequestError
 from podium.gateway.admin import decode_body
 from podium.gateway.http_io import error_response, new_request_id, read_json_body
-from podium.gateway.permissions import RouteSpec, admin_route, authorize, query_float, query_int
+from podium.gateway.permissions import RouteSpec, admin_route, authorize, query_float, query_limit
 from podium.gateway.router import Route
 from podium.gateway.workflow_views import FlowView, RunEventView, RunView, run_view
 from podium.identity.principal import Principal
@@ -113,9 +113,7 @@ class RunList(msgspec.Struct, frozen=True):
 async def list_runs(gw: Gateway, request: web.BaseRequest, principal: Principal) -> tuple[int, Any]:
     """The caller's tenant's runs, newest first (without their steps: get a run for those)."""
     q = request.query
-    limit = query_int(request, "limit") or 50
-    if not 1 <= limit <= 1000:
-        raise RequestError("'limit' must be between 1 and 1000.", param="limit")
+    limit = query_limit(request, 50)
     status = q.get("status") or None
     if status is not None and status not in _STATUSES:
         raise RequestError(f"'status' must be one of {', '.join(_STATUSES)}.", param="status")

@@ -16,7 +16,7 @@ from aiohttp import web
 from podium.alerting.engine import describe_rules
 from podium.config.observability import duration_seconds
 from podium.errors import RequestError
-from podium.gateway.permissions import Raw, admin_route, query_float, query_int
+from podium.gateway.permissions import Raw, admin_route, query_float, query_int, query_limit
 from podium.gateway.router import Route
 from podium.identity.principal import Principal
 from podium.storage.observability_records import (
@@ -110,9 +110,7 @@ async def usage(gw: Gateway, request: web.BaseRequest, principal: Principal) -> 
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "csv"):
         raise RequestError("'format' must be json or csv.", param="format")
-    limit = query_int(request, "limit") or 1000
-    if not 1 <= limit <= 10_000:
-        raise RequestError("'limit' must be between 1 and 10000.", param="limit")
+    limit = query_limit(request, 1000, most=10_000)
     query = UsageQuery(
         group_by=dims,
         tenants=(principal.tenant,),
@@ -174,9 +172,7 @@ async def evaluations(gw: Gateway, request: web.BaseRequest, principal: Principa
 )
 async def alerts(gw: Gateway, request: web.BaseRequest, principal: Principal) -> tuple[int, Any]:
     """Every alert rule, where each stands (firing or resolved), and the history of notifications."""
-    limit = query_int(request, "limit") or 100
-    if not 1 <= limit <= 1000:
-        raise RequestError("'limit' must be between 1 and 1000.", param="limit")
+    limit = query_limit(request, 100)
     rule = request.query.get("rule") or None
     states: list[AlertState] = await gw.storage.alerts.states()
     history: list[AlertEvent] = await gw.storage.alerts.events(
